@@ -1,0 +1,36 @@
+//! The command line: clap definitions and nothing else.
+//!
+//! Every setting of the configuration file is also a flag (see [`crate::config::Settings`]),
+//! accepted before or after the subcommand; flags win over the file.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+/// Ships Apache httpd access logs from a `CustomLog "|..."` pipe to Google Cloud Pub/Sub.
+///
+/// With no subcommand it is the piped logger: it reads log lines from stdin, parses them with
+/// the configured LogFormat and publishes one JSON message per line.
+#[derive(Debug, Parser)]
+#[command(name = "accesslog-pubsub", version, max_term_width = 100)]
+pub struct Cli {
+    /// The configuration file [default: /etc/accesslog-pubsub/config.toml when it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse stdin and print one JSON record per line on stdout; publish nothing
+    Parse,
+    /// Print the BigQuery table schema (JSON) of the records for the configured format
+    Schema,
+}

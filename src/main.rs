@@ -1,0 +1,68 @@
+//! The `accesslog-pubsub` binary: parse the command line, load the configuration, hand over
+//! to the piped logger or a subcommand, and turn any error into one line on stderr.
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use accesslog_pubsub::cli::{Cli, Command};
+use accesslog_pubsub::config::{self, Config};
+use accesslog_pubsub::{parse_command, schema};
+
+/// Exit code for a refused command line or configuration.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid command line");
+            eprintln!("accesslog-pubsub: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let config = match config::load(cli.config.as_deref(), &cli.settings) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("accesslog-pubsub: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match cli.command {
+        None => {
+            eprintln!("accesslog-pubsub: publishing is not built yet; use `accesslog-pubsub parse`");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Some(Command::Parse) => parse(&config),
+        Some(Command::Schema) => {
+            println!("{}", schema::bigquery_schema(&config.format));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn parse(config: &Config) -> ExitCode {
+    match parse_command::run(config, io::stdin().lock(), io::stdout().lock()) {
+        Ok(summary) => {
+            let read = summary.read;
+            if summary.parse_errors > 0 || read.truncated_lines > 0 {
+                eprintln!(
+                    "accesslog-pubsub: {} lines, {} did not match the format, {} truncated",
+                    read.lines, summary.parse_errors, read.truncated_lines
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("accesslog-pubsub: parse: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

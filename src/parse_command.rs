@@ -1,0 +1,71 @@
+//! `accesslog-pubsub parse`: stdin -> one JSON record per line on stdout, nothing published.
+//!
+//! The records are exactly what the piped logger publishes (same fields, same `id` scheme:
+//! a random stream id for this run plus the line's number in it), so a test log piped through
+//! here shows what will land in Pub/Sub and BigQuery.
+
+use std::io::{self, Read, Write};
+
+use crate::config::Config;
+use crate::reader::{self, LineReader, ReadStats};
+use crate::record::{Encoder, LineMeta, RecordId};
+
+/// Output is written once this much is buffered.
+const FLUSH_AT: usize = 256 * 1024;
+
+/// What a `parse` run saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseSummary {
+    pub read: ReadStats,
+    pub parse_errors: u64,
+}
+
+/// Parses `input` to `output` until end of input. A closed output (`| head`) ends it quietly.
+pub fn run(config: &Config, input: impl Read, mut output: impl Write) -> io::Result<ParseSummary> {
+    let mut encoder = Encoder::new(config.format.clone(), &config.host);
+    let stream = getrandom::u64().map_err(io::Error::other)?;
+    let mut reader = LineReader::new(input, config.max_line_bytes);
+    let mut out = Vec::with_capacity(FLUSH_AT * 2);
+    let mut seq = 0u64;
+    let mut parse_errors = 0u64;
+    while let Some(chunk) = reader.next_chunk()? {
+        let received_at_us = reader::now_us();
+        for line in chunk.lines() {
+            let meta = LineMeta {
+                id: RecordId { stream, seq },
+                received_at_us,
+                truncated: line.truncated,
+            };
+            if !encoder.encode(line.bytes, &meta, &mut out) {
+                parse_errors += 1;
+            }
+            out.push(b'\n');
+            seq += 1;
+        }
+        if out.len() >= FLUSH_AT {
+            if !write_or_closed(&mut output, &out)? {
+                break;
+            }
+            out.clear();
+        }
+    }
+    if write_or_closed(&mut output, &out)? {
+        match output.flush() {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(ParseSummary {
+        read: reader.stats(),
+        parse_errors,
+    })
+}
+
+/// Writes all of `bytes`; `Ok(false)` when the reader of `output` has gone away.
+fn write_or_closed(output: &mut impl Write, bytes: &[u8]) -> io::Result<bool> {
+    match output.write_all(bytes) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,1 @@
+//! The durable disk spool (being written).
