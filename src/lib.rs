@@ -12,9 +12,12 @@
 //! - `parse_command`: the `parse` subcommand: reader -> record -> stdout.
 //! - `schema`: the BigQuery table schema of the records a `LogFormat` produces.
 //! - `spool`: the durable on-disk queue between the stdin reader and the publisher.
+//! - `publish`: spool batches -> Pub/Sub messages -> acknowledgements back to the spool.
+//! - `stats`, `report`: the counters, and the periodic line on stderr when something is wrong.
+//! - `run`: the piped logger: wires reader -> spool -> publisher, owns the shutdown.
 //!
 //! The binary (`src/main.rs`) parses the command line, loads the configuration and hands
-//! over to a subcommand.
+//! over to `run` or a subcommand.
 
 pub mod cli;
 pub mod config;
@@ -24,3 +27,4 @@ pub mod reader;
 pub mod record;
 pub mod schema;
 pub mod spool;
+pub mod stats;

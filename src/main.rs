@@ -37,7 +37,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         None => {
-            eprintln!("accesslog-pubsub: publishing is not built yet; use `accesslog-pubsub parse`");
+            eprintln!(
+                "accesslog-pubsub: publishing is not built yet; use `accesslog-pubsub parse`"
+            );
             ExitCode::from(EXIT_USAGE)
         }
         Some(Command::Parse) => parse(&config),

@@ -228,7 +228,11 @@ mod tests {
         }
     }
 
-    fn read_all(data: &[u8], sizes: Vec<usize>, max_line: usize) -> (Vec<(Vec<u8>, bool)>, ReadStats) {
+    fn read_all(
+        data: &[u8],
+        sizes: Vec<usize>,
+        max_line: usize,
+    ) -> (Vec<(Vec<u8>, bool)>, ReadStats) {
         let src = Pieces {
             data: data.to_vec(),
             pos: 0,

@@ -1,8 +1,15 @@
 //! One line in, one flat JSON object out.
 //!
-//! STUB: the interface below is the contract the rest of the crate is written against.
+//! The [`Encoder`] matches a line against its format's plan (`logformat::split`), then writes
+//! every column: the plain value goes into a reused buffer (so [`Encoder::value`] can hand it
+//! to the publisher) and, JSON-escaped, into the output. Nothing is allocated per line once
+//! the buffers have grown, except for lines that are not UTF-8. Which keys a record carries is
+//! documented in [`crate::logformat`] ("Record keys").
 
-use crate::logformat::LogFormat;
+use crate::logformat::{
+    Conv, LineError, LogFormat, Plan, Span, TimeCache, put_digits, rfc3339_base, split,
+    split_request, unescape_into,
+};
 
 /// Identity of a record: the stream it was read in (random per stream) and its number there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +28,528 @@ pub struct LineMeta {
     pub truncated: bool,
 }
 
+/// Columns before the format's own: `id`, `host`, `received_at`.
+const HEAD: usize = 3;
+
 /// Turns lines into JSON records for one format and host.
-pub struct Encoder {}
+#[derive(Debug)]
+pub struct Encoder {
+    format: LogFormat,
+    host: String,
+    /// `,"host":"..."`, escaped once.
+    host_json: Vec<u8>,
+    /// Names of all columns, for [`Encoder::column_index`].
+    names: Vec<String>,
+    spans: Vec<Span>,
+    time: TimeCache,
+    received: Option<(i64, [u8; 19])>,
+    values: Vec<u8>,
+    ranges: Vec<Option<(usize, usize)>>,
+    message: String,
+}
 
 impl Encoder {
-    pub fn new(_format: LogFormat, _host: &str) -> Encoder {
-        todo!()
+    pub fn new(format: LogFormat, host: &str) -> Encoder {
+        let mut host_json = b",\"host\":".to_vec();
+        json::write_str(&mut host_json, host.as_bytes());
+        let names = format.columns().into_iter().map(|c| c.name).collect();
+        Encoder {
+            format,
+            host: host.to_owned(),
+            host_json,
+            names,
+            spans: Vec::new(),
+            time: TimeCache::default(),
+            received: None,
+            values: Vec::new(),
+            ranges: Vec::new(),
+            message: String::new(),
+        }
     }
 
     /// Appends one JSON object (no newline) for `line` to `out`. Returns false for a parse error.
-    pub fn encode(&mut self, _line: &[u8], _meta: &LineMeta, _out: &mut Vec<u8>) -> bool {
-        todo!()
+    pub fn encode(&mut self, line: &[u8], meta: &LineMeta, out: &mut Vec<u8>) -> bool {
+        self.values.clear();
+        self.ranges.clear();
+        self.ranges.resize(self.names.len(), None);
+        self.write_head(meta, out);
+        let head_end = out.len();
+        let values_end = self.values.len();
+
+        let text = std::str::from_utf8(line).ok();
+        let plan = &self.format.plan;
+        let result = split(plan, line, text, &mut self.spans).and_then(|()| {
+            let mut sink = Sink {
+                out,
+                values: &mut self.values,
+                ranges: &mut self.ranges,
+                line_utf8: text.is_some(),
+                invalid_utf8: text.is_none(),
+            };
+            sink.fields(plan, &mut self.time, line, &self.spans)?;
+            sink.tail(line, meta.truncated);
+            Ok(())
+        });
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                out.truncate(head_end);
+                self.values.truncate(values_end);
+                self.ranges[HEAD..].fill(None);
+                self.message.clear();
+                e.render(plan, &mut self.message);
+                self.write_error(line, meta.truncated, out);
+                false
+            }
+        }
+    }
+
+    /// The index of column `name` in [`LogFormat::columns`], for [`Encoder::value`].
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// The last encoded line's value of a column as plain text (`"200"` for a status); `None`
+    /// when it was null or absent.
+    pub fn value(&self, index: usize) -> Option<&str> {
+        let (start, end) = (*self.ranges.get(index)?)?;
+        std::str::from_utf8(&self.values[start..end]).ok()
+    }
+
+    /// The format this encoder was made for.
+    pub fn format(&self) -> &LogFormat {
+        &self.format
+    }
+
+    /// `{"id":...,"host":...,"received_at":...`
+    fn write_head(&mut self, meta: &LineMeta, out: &mut Vec<u8>) {
+        let start = self.values.len();
+        let mut hex = [0u8; 16];
+        for (i, d) in hex.iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(meta.id.stream >> (60 - 4 * i) & 0xf) as usize];
+        }
+        self.values.extend_from_slice(&hex);
+        self.values.push(b'-');
+        write_int(&mut self.values, i128::from(meta.id.seq));
+        self.ranges[0] = Some((start, self.values.len()));
+        out.extend_from_slice(b"{\"id\":\"");
+        out.extend_from_slice(&self.values[start..]);
+        out.push(b'"');
+
+        out.extend_from_slice(&self.host_json);
+        let start = self.values.len();
+        self.values.extend_from_slice(self.host.as_bytes());
+        self.ranges[1] = Some((start, self.values.len()));
+
+        out.extend_from_slice(b",\"received_at\":");
+        let secs = meta.received_at_us.div_euclid(1_000_000);
+        let base = match self.received {
+            Some((s, base)) if s == secs => Some(base),
+            _ => {
+                let base = rfc3339_base(secs);
+                self.received = base.map(|b| (secs, b));
+                base
+            }
+        };
+        match base {
+            Some(base) => {
+                let start = self.values.len();
+                self.values.extend_from_slice(&base);
+                let mut frac = *b".000000Z";
+                put_digits(
+                    &mut frac[1..7],
+                    meta.received_at_us.rem_euclid(1_000_000) as u32,
+                );
+                self.values.extend_from_slice(&frac);
+                self.ranges[2] = Some((start, self.values.len()));
+                out.push(b'"');
+                out.extend_from_slice(&self.values[start..]);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+
+    /// The rest of a parse-error record: `raw`, `parse_error`, maybe `truncated`.
+    fn write_error(&mut self, line: &[u8], truncated: bool, out: &mut Vec<u8>) {
+        let columns = self.names.len();
+        let start = self.values.len();
+        self.values
+            .extend_from_slice(String::from_utf8_lossy(line).as_bytes());
+        self.ranges[columns - 2] = Some((start, self.values.len()));
+        out.extend_from_slice(b",\"raw\":");
+        json::write_str(out, &self.values[start..]);
+
+        let start = self.values.len();
+        self.values.extend_from_slice(self.message.as_bytes());
+        self.ranges[columns - 1] = Some((start, self.values.len()));
+        out.extend_from_slice(b",\"parse_error\":");
+        json::write_str(out, &self.values[start..]);
+
+        if truncated {
+            let start = self.values.len();
+            self.values.extend_from_slice(b"true");
+            self.ranges[columns - 4] = Some((start, self.values.len()));
+            out.extend_from_slice(b",\"truncated\":true");
+        }
+        out.push(b'}');
+    }
+}
+
+/// Where one record's values go while it is written.
+struct Sink<'a> {
+    out: &'a mut Vec<u8>,
+    values: &'a mut Vec<u8>,
+    ranges: &'a mut [Option<(usize, usize)>],
+    /// The whole line is UTF-8, so every field is unless `\xhh` escapes say otherwise.
+    line_utf8: bool,
+    invalid_utf8: bool,
+}
+
+impl Sink<'_> {
+    /// Writes the format's columns.
+    fn fields(
+        &mut self,
+        plan: &Plan,
+        time: &mut TimeCache,
+        line: &[u8],
+        spans: &[Span],
+    ) -> Result<(), LineError> {
+        let resolved = if plan.time_fields.is_empty() {
+            None
+        } else {
+            Some(
+                time.resolve(plan, line, spans)
+                    .map_err(|f| LineError::Field {
+                        field: f,
+                        at: spans[f].start,
+                        what: "bad time",
+                    })?,
+            )
+        };
+        let mut col = HEAD;
+        for (f, field) in plan.fields.iter().enumerate() {
+            let span = spans[f];
+            let raw = &line[span.start..span.end];
+            let keys = &field.keys;
+            let bad = |what| LineError::Field {
+                field: f,
+                at: span.start,
+                what,
+            };
+            match &field.conv {
+                Conv::Text if raw == b"-" => self.null(&keys[0]),
+                Conv::Text | Conv::Verbatim => self.text(col, &keys[0], raw),
+                Conv::User if raw == b"\"\"" => self.text(col, &keys[0], b""),
+                Conv::User if raw == b"-" => self.null(&keys[0]),
+                Conv::User => self.text(col, &keys[0], raw),
+                Conv::Query if raw.is_empty() || raw == b"-" => self.null(&keys[0]),
+                Conv::Query => self.text(col, &keys[0], raw),
+                Conv::Int(_) | Conv::HexInt if raw == b"-" => self.null(&keys[0]),
+                Conv::Int(factor) => {
+                    let v = parse_int(raw, 10)
+                        .ok_or_else(|| bad("expected a number"))?
+                        .checked_mul(*factor)
+                        .ok_or_else(|| bad("number too large"))?;
+                    self.int(col, &keys[0], v);
+                }
+                Conv::HexInt => {
+                    let digits = raw.strip_prefix(b"0x").unwrap_or(raw);
+                    let v = parse_int(digits, 16).ok_or_else(|| bad("expected a hex number"))?;
+                    self.int(col, &keys[0], v);
+                }
+                Conv::Request => self.request(col, keys, raw),
+                Conv::Time(_) => {
+                    if let (Some(r), [ts, tz]) = (&resolved, keys.as_slice()) {
+                        self.ascii(col, ts, r.timestamp());
+                        match r.tz_offset() {
+                            Some(t) => self.ascii(col + 1, tz, t),
+                            None => self.null(tz),
+                        }
+                    }
+                }
+            }
+            col += keys.len();
+        }
+        Ok(())
+    }
+
+    /// `truncated`, `invalid_utf8`, `raw` and the closing brace.
+    fn tail(&mut self, line: &[u8], truncated: bool) {
+        let col = self.ranges.len() - 4;
+        self.boolean(col, b",\"truncated\":", truncated);
+        self.boolean(col + 1, b",\"invalid_utf8\":", self.invalid_utf8);
+        if self.invalid_utf8 {
+            let start = self.values.len();
+            self.values
+                .extend_from_slice(String::from_utf8_lossy(line).as_bytes());
+            self.ranges[col + 2] = Some((start, self.values.len()));
+            self.out.extend_from_slice(b",\"raw\":");
+            json::write_str(self.out, &self.values[start..]);
+        } else {
+            self.out.extend_from_slice(b",\"raw\":null");
+        }
+        self.out.push(b'}');
+    }
+
+    fn null(&mut self, key: &[u8]) {
+        self.out.extend_from_slice(key);
+        self.out.extend_from_slice(b"null");
+    }
+
+    /// Unescapes `raw` into the values, making it UTF-8, and writes it as a JSON string.
+    fn text(&mut self, col: usize, key: &[u8], raw: &[u8]) {
+        self.text_range(col, key, raw);
+    }
+
+    /// [`Sink::text`], returning where the value is in the values.
+    fn text_range(&mut self, col: usize, key: &[u8], raw: &[u8]) -> (usize, usize) {
+        let start = self.values.len();
+        let high = if memchr::memchr(b'\\', raw).is_some() {
+            unescape_into(raw, self.values)
+        } else {
+            self.values.extend_from_slice(raw);
+            false
+        };
+        if (!self.line_utf8 || high) && std::str::from_utf8(&self.values[start..]).is_err() {
+            let fixed = String::from_utf8_lossy(&self.values[start..]).into_owned();
+            self.values.truncate(start);
+            self.values.extend_from_slice(fixed.as_bytes());
+            self.invalid_utf8 = true;
+        }
+        let range = (start, self.values.len());
+        self.ranges[col] = Some(range);
+        self.out.extend_from_slice(key);
+        json::write_str(self.out, &self.values[start..]);
+        range
+    }
+
+    /// `%r`: the request line and, when it is one, its parts.
+    fn request(&mut self, col: usize, keys: &[Box<[u8]>], raw: &[u8]) {
+        let parts = if raw == b"-" {
+            self.null(&keys[0]);
+            None
+        } else {
+            let (start, end) = self.text_range(col, &keys[0], raw);
+            split_request(&self.values[start..end])
+                .map(|p| (start, [Some(p.method), Some(p.target), p.protocol]))
+        };
+        for i in 0..3 {
+            match parts {
+                Some((base, ref p)) if p[i].is_some() => {
+                    let (s, e) = p[i].unwrap_or_default();
+                    self.ranges[col + 1 + i] = Some((base + s, base + e));
+                    self.out.extend_from_slice(&keys[1 + i]);
+                    json::write_str(self.out, &self.values[base + s..base + e]);
+                }
+                _ => self.null(&keys[1 + i]),
+            }
+        }
+    }
+
+    fn int(&mut self, col: usize, key: &[u8], v: i64) {
+        let start = self.values.len();
+        write_int(self.values, i128::from(v));
+        self.ranges[col] = Some((start, self.values.len()));
+        self.out.extend_from_slice(key);
+        self.out.extend_from_slice(&self.values[start..]);
+    }
+
+    /// A string value that needs no escaping (timestamps, offsets).
+    fn ascii(&mut self, col: usize, key: &[u8], text: &[u8]) {
+        let start = self.values.len();
+        self.values.extend_from_slice(text);
+        self.ranges[col] = Some((start, self.values.len()));
+        self.out.extend_from_slice(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(text);
+        self.out.push(b'"');
+    }
+
+    fn boolean(&mut self, col: usize, key: &[u8], v: bool) {
+        let text: &[u8] = if v { b"true" } else { b"false" };
+        let start = self.values.len();
+        self.values.extend_from_slice(text);
+        self.ranges[col] = Some((start, self.values.len()));
+        self.out.extend_from_slice(key);
+        self.out.extend_from_slice(text);
+    }
+}
+
+/// A decimal (radix 10) or hexadecimal (16) integer with an optional `-`; `None` when it is
+/// anything else or does not fit an i64.
+fn parse_int(text: &[u8], radix: u32) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &b in digits {
+        let d = (b as char).to_digit(radix)?;
+        v = v.checked_mul(i64::from(radix))?.checked_add(i64::from(d))?;
+    }
+    Some(if negative { -v } else { v })
+}
+
+/// Appends `v` in decimal.
+fn write_int(out: &mut Vec<u8>, v: i128) {
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// JSON string escaping, byte for byte what serde_json writes.
+mod json {
+    /// For each byte: 0 = copy, `u` = `\u00XX`, else the letter after `\`.
+    static ESCAPE: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 0x20 {
+            t[i] = b'u';
+            i += 1;
+        }
+        t[0x08] = b'b';
+        t[0x09] = b't';
+        t[0x0a] = b'n';
+        t[0x0c] = b'f';
+        t[0x0d] = b'r';
+        t[b'"' as usize] = b'"';
+        t[b'\\' as usize] = b'\\';
+        t
+    };
+
+    /// Appends `s` (which must be UTF-8) as a quoted JSON string.
+    pub(super) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        let mut start = 0;
+        for (i, &b) in s.iter().enumerate() {
+            let e = ESCAPE[b as usize];
+            if e == 0 {
+                continue;
+            }
+            out.extend_from_slice(&s[start..i]);
+            if e == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            } else {
+                out.push(b'\\');
+                out.push(e);
+            }
+            start = i + 1;
+        }
+        out.extend_from_slice(&s[start..]);
+        out.push(b'"');
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn same_as_serde_json(s in any::<String>()) {
+                let mut out = Vec::new();
+                super::write_str(&mut out, s.as_bytes());
+                prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+            }
+
+            #[test]
+            fn same_as_serde_json_for_control_chars(s in "[\\x00-\\x7f\"\\\\]{0,40}") {
+                let mut out = Vec::new();
+                super::write_str(&mut out, s.as_bytes());
+                prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_int(b"200", 10), Some(200));
+        assert_eq!(parse_int(b"007", 10), Some(7));
+        assert_eq!(parse_int(b"-5", 10), Some(-5));
+        assert_eq!(parse_int(b"7f", 16), Some(127));
+        assert_eq!(parse_int(b"abc", 10), None);
+        assert_eq!(parse_int(b"", 10), None);
+        assert_eq!(parse_int(b"-", 10), None);
+        assert_eq!(parse_int(b"99999999999999999999", 10), None);
+        let mut out = Vec::new();
+        write_int(&mut out, i128::from(i64::MIN));
+        assert_eq!(out, i64::MIN.to_string().as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// ns per `combined` line, in release:
+    /// `cargo test --release --lib -- --ignored bench_encode --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn bench_encode() {
+        let mut lines = Vec::new();
+        for i in 0..1000u32 {
+            lines.push(format!(
+                "203.0.113.{} - - [{:02}/Nov/2026:10:{:02}:{:02} -0700] \"GET /shop/products/{}/details?ref=homepage&utm_source=newsletter HTTP/1.1\" 200 {} \"https://www.example.com/shop/category/{}\" \"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\"",
+                i % 250,
+                1 + i / 500,
+                i / 600 % 60,
+                i / 10 % 60,
+                i * 7,
+                1000 + i * 13,
+                i % 17
+            ));
+        }
+        let mut encoder = Encoder::new(LogFormat::new("combined").unwrap(), "web-1.example.com");
+        let mut out = Vec::with_capacity(1 << 20);
+        let n = 1_000_000;
+        let (mut bytes_in, mut bytes_out) = (0, 0);
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let line = lines[i % lines.len()].as_bytes();
+            let meta = LineMeta {
+                id: RecordId {
+                    stream: 0x1234,
+                    seq: i as u64,
+                },
+                received_at_us: 1_790_000_000_000_000 + i as i64 * 3,
+                truncated: false,
+            };
+            out.clear();
+            assert!(encoder.encode(line, &meta, &mut out));
+            bytes_in += line.len();
+            bytes_out += out.len();
+        }
+        let ns = start.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "bench_encode: {ns:.0} ns/line ({:.2} M lines/s), {} bytes in, {} bytes out per line",
+            1000.0 / ns,
+            bytes_in / n,
+            bytes_out / n
+        );
     }
 }

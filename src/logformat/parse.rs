@@ -1,0 +1,213 @@
+//! Matching one line against a [`Plan`]: where each field starts and ends.
+//!
+//! Literals must appear exactly where the plan puts them. A field ends where the literal after
+//! it begins (memchr for its first byte), inside quotes at the first unescaped `"` that starts
+//! that literal (memchr2 on `"` and `\`); the format's final literal must end the line. Nothing
+//! is copied or converted here.
+
+use chrono::format::{Parsed, parse_and_remainder};
+use memchr::{memchr, memchr2};
+
+use super::compile::{Extent, Plan, Step};
+use super::directive::{Conv, TimeItem};
+
+/// Where one field's text is in the line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// Why a line does not match; `at` is a byte offset in the line (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineError {
+    /// The literal of step `step` is not at `at`.
+    Literal { step: usize, at: usize },
+    /// The literal that ends field `field` (starting at `at`) never comes.
+    Unterminated { field: usize, at: usize },
+    /// Field `field` at `at` is not what it must be.
+    Field {
+        field: usize,
+        at: usize,
+        what: &'static str,
+    },
+    /// The line goes on after the format ended.
+    Trailing { at: usize },
+}
+
+impl LineError {
+    /// A short message for the `parse_error` key, with a 1-based byte column.
+    pub(crate) fn render(&self, plan: &Plan, out: &mut String) {
+        use std::fmt::Write;
+        let text = |f: usize| plan.fields[f].text.as_str();
+        // Writing to a String cannot fail.
+        let _ = match *self {
+            LineError::Literal { step, at } => {
+                let Step::Literal(lit) = &plan.steps[step] else {
+                    return;
+                };
+                let lit = String::from_utf8_lossy(lit);
+                match plan.steps.get(step + 1) {
+                    Some(Step::Field(f)) => {
+                        write!(
+                            out,
+                            "expected {lit:?} before {} at column {}",
+                            text(*f),
+                            at + 1
+                        )
+                    }
+                    _ => write!(out, "expected {lit:?} at column {}", at + 1),
+                }
+            }
+            LineError::Unterminated { field, at } => {
+                let lit = match &plan.fields[field].extent {
+                    Extent::Until { lit, .. } => String::from_utf8_lossy(lit),
+                    _ => "".into(),
+                };
+                write!(
+                    out,
+                    "no {lit:?} after {} starting at column {}",
+                    text(field),
+                    at + 1
+                )
+            }
+            LineError::Field { field, at, what } => {
+                write!(out, "{what} for {} at column {}", text(field), at + 1)
+            }
+            LineError::Trailing { at } => write!(out, "unexpected text at column {}", at + 1),
+        };
+    }
+}
+
+/// Splits `line` by `plan` into `spans` (one per field). `text` is the line when it is UTF-8.
+pub(crate) fn split(
+    plan: &Plan,
+    line: &[u8],
+    text: Option<&str>,
+    spans: &mut Vec<Span>,
+) -> Result<(), LineError> {
+    spans.clear();
+    let mut pos = 0;
+    for (step_index, step) in plan.steps.iter().enumerate() {
+        match step {
+            Step::Literal(lit) => {
+                if !line[pos..].starts_with(lit) {
+                    return Err(LineError::Literal {
+                        step: step_index,
+                        at: pos,
+                    });
+                }
+                pos += lit.len();
+            }
+            Step::Field(f) => {
+                let field = &plan.fields[*f];
+                let end = match &field.extent {
+                    Extent::Until { lit, quoted, last } => find_end(line, pos, lit, *quoted, *last)
+                        .ok_or(LineError::Unterminated { field: *f, at: pos })?,
+                    Extent::ToEnd => line.len(),
+                    Extent::Fixed(n) => fixed_end(line, pos, *n, &field.conv)
+                        .ok_or_else(|| fixed_error(*f, line, pos, &field.conv))?,
+                    Extent::Strftime => {
+                        strftime_end(line, text, pos, &field.conv).ok_or(LineError::Field {
+                            field: *f,
+                            at: pos,
+                            what: "bad time",
+                        })?
+                    }
+                    Extent::Digits { hex } => digits_end(line, pos, *hex),
+                };
+                spans.push(Span { start: pos, end });
+                pos = end;
+            }
+        }
+    }
+    if pos != line.len() {
+        return Err(LineError::Trailing { at: pos });
+    }
+    Ok(())
+}
+
+/// Where the literal `lit` that ends a field starting at `pos` begins.
+fn find_end(line: &[u8], pos: usize, lit: &[u8], quoted: bool, last: bool) -> Option<usize> {
+    let fits = |i: usize| line[i..].starts_with(lit) && (!last || i + lit.len() == line.len());
+    if quoted {
+        let mut at = pos;
+        while let Some(off) = memchr2(b'"', b'\\', &line[at..]) {
+            let i = at + off;
+            if line[i] == b'\\' {
+                at = i + 2;
+                if at > line.len() {
+                    return None;
+                }
+            } else if fits(i) {
+                return Some(i);
+            } else {
+                at = i + 1;
+            }
+        }
+        None
+    } else if last {
+        let end = line.len().checked_sub(lit.len())?;
+        (end >= pos && fits(end)).then_some(end)
+    } else {
+        let first = *lit.first()?;
+        let mut at = pos;
+        while let Some(off) = memchr(first, &line[at..]) {
+            let i = at + off;
+            if fits(i) {
+                return Some(i);
+            }
+            at = i + 1;
+        }
+        None
+    }
+}
+
+/// The end of a fixed-width field, checking the parts that tell where it is.
+fn fixed_end(line: &[u8], pos: usize, n: usize, conv: &Conv) -> Option<usize> {
+    let bytes = line.get(pos..pos + n)?;
+    let ok = match conv {
+        Conv::Time(TimeItem::Clf) => bytes[0] == b'[' && bytes[n - 1] == b']',
+        _ => bytes.iter().all(u8::is_ascii_digit),
+    };
+    ok.then_some(pos + n)
+}
+
+fn fixed_error(field: usize, line: &[u8], at: usize, conv: &Conv) -> LineError {
+    let what = match conv {
+        Conv::Time(TimeItem::Clf) if line.get(at) != Some(&b'[') => "expected \"[\"",
+        Conv::Time(TimeItem::Clf) => "expected \"[dd/Mon/yyyy:HH:MM:SS +zzzz]\"",
+        _ => "expected digits",
+    };
+    LineError::Field { field, at, what }
+}
+
+/// How far a strftime `%t` item reads from `pos`.
+fn strftime_end(line: &[u8], text: Option<&str>, pos: usize, conv: &Conv) -> Option<usize> {
+    let Conv::Time(TimeItem::Strftime(items)) = conv else {
+        return None;
+    };
+    let rest = match text {
+        Some(t) => t.get(pos..)?,
+        None => match std::str::from_utf8(&line[pos..]) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&line[pos..pos + e.valid_up_to()]).ok()?,
+        },
+    };
+    let mut parsed = Parsed::new();
+    let remainder = parse_and_remainder(&mut parsed, rest, items.iter()).ok()?;
+    Some(pos + rest.len() - remainder.len())
+}
+
+/// `-`, or the run of digits (with an optional `-` sign) at `pos`.
+fn digits_end(line: &[u8], pos: usize, hex: bool) -> usize {
+    let mut end = pos;
+    if line.get(end) == Some(&b'-') {
+        end += 1;
+    }
+    while end < line.len() && (line[end].is_ascii_digit() || (hex && line[end].is_ascii_hexdigit()))
+    {
+        end += 1;
+    }
+    end
+}

@@ -1,0 +1,390 @@
+//! Time: the `%t` items of a line combined into one UTC timestamp plus the offset it was
+//! logged in, RFC 3339 output, and a cache of the last result (lines within one second
+//! carry the same `%t` text).
+//!
+//! All items of a format go through one `chrono::format::Parsed`: the default `%t`
+//! (`[10/Oct/2000:13:55:36 -0700]`, read by fixed positions), strftime items (parsed by
+//! chrono), `sec`/`msec`/`usec` (time since the epoch) and `msec_frac`/`usec_frac` (the
+//! sub-second part, kept out of the cache key). Without a `%z` the time is local time.
+
+use chrono::format::{Parsed, parse};
+use chrono::{DateTime, Datelike, FixedOffset, Local, TimeZone, Timelike};
+
+use super::compile::Plan;
+use super::directive::{Conv, TimeItem, Unit};
+use super::parse::Span;
+
+/// Length of the default `%t` text.
+pub(crate) const CLF_LEN: usize = 28;
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// A timestamp ready to be written: `2000-10-10T20:55:36[.123]Z` and `-07:00`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resolved {
+    text: [u8; 27],
+    len: usize,
+    tz: Option<[u8; 6]>,
+}
+
+impl Resolved {
+    /// The RFC 3339 UTC text.
+    pub(crate) fn timestamp(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+
+    /// The logged UTC offset as `+hh:mm`; `None` when the format has none (epoch times).
+    pub(crate) fn tz_offset(&self) -> Option<&[u8]> {
+        self.tz.as_ref().map(|t| &t[..])
+    }
+}
+
+/// An instant as found in a line.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    secs: i64,
+    micros: u32,
+    offset: Option<i32>,
+}
+
+/// What the cache keeps for the last key.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    base: [u8; 19],
+    micros: u32,
+    tz: Option<[u8; 6]>,
+}
+
+/// Resolves the `%t` items of lines, remembering the last answer.
+#[derive(Debug, Default)]
+pub(crate) struct TimeCache {
+    key: Vec<u8>,
+    scratch: Vec<u8>,
+    last: Option<Cached>,
+}
+
+impl TimeCache {
+    /// The timestamp of the line whose fields are at `spans`. `Err` holds the index of the
+    /// field to blame.
+    pub(crate) fn resolve(
+        &mut self,
+        plan: &Plan,
+        line: &[u8],
+        spans: &[Span],
+    ) -> Result<Resolved, usize> {
+        let first = plan.time_fields[0];
+        self.scratch.clear();
+        let mut frac = None;
+        for &f in &plan.time_fields {
+            let text = &line[spans[f].start..spans[f].end];
+            match &plan.fields[f].conv {
+                Conv::Time(TimeItem::Frac(unit)) => {
+                    frac = Some(frac_micros(text, *unit).ok_or(f)?);
+                }
+                _ => {
+                    self.scratch
+                        .extend_from_slice(&(text.len() as u32).to_le_bytes());
+                    self.scratch.extend_from_slice(text);
+                }
+            }
+        }
+        let cached = match self.last {
+            Some(c) if self.scratch == self.key => c,
+            _ => {
+                self.last = None;
+                let items = plan
+                    .time_fields
+                    .iter()
+                    .filter_map(|&f| match &plan.fields[f].conv {
+                        Conv::Time(item) => Some((item, &line[spans[f].start..spans[f].end])),
+                        _ => None,
+                    });
+                let stamp = stamp(items).ok_or(first)?;
+                let c = Cached {
+                    base: rfc3339_base(stamp.secs).ok_or(first)?,
+                    micros: stamp.micros,
+                    tz: stamp.offset.map(offset_text),
+                };
+                std::mem::swap(&mut self.key, &mut self.scratch);
+                self.last = Some(c);
+                c
+            }
+        };
+        Ok(finish(
+            &cached,
+            frac.unwrap_or(cached.micros),
+            plan.time_digits,
+        ))
+    }
+}
+
+/// Appends the fraction (`digits` of 0, 3, 6) and `Z` to the cached base.
+fn finish(c: &Cached, micros: u32, digits: usize) -> Resolved {
+    let mut text = [0u8; 27];
+    text[..19].copy_from_slice(&c.base);
+    let mut len = 19;
+    if digits > 0 {
+        text[len] = b'.';
+        len += 1;
+        let mut v = micros / 10u32.pow(6 - digits as u32);
+        for i in (0..digits).rev() {
+            text[len + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        len += digits;
+    }
+    text[len] = b'Z';
+    Resolved {
+        text,
+        len: len + 1,
+        tz: c.tz,
+    }
+}
+
+/// Combines the texts of the `%t` items into one instant.
+fn stamp<'a>(items: impl Iterator<Item = (&'a TimeItem, &'a [u8])>) -> Option<Stamp> {
+    let mut parsed = Parsed::new();
+    let mut epoch = None;
+    let mut frac = None;
+    for (item, text) in items {
+        match item {
+            TimeItem::Clf => clf_into(text, &mut parsed)?,
+            TimeItem::Strftime(f) => {
+                parse(&mut parsed, std::str::from_utf8(text).ok()?, f.iter()).ok()?
+            }
+            TimeItem::Epoch(unit) => {
+                let v: i64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+                let per = unit.per_second();
+                let micros = v.rem_euclid(per) * (1_000_000 / per);
+                epoch = Some((v.div_euclid(per), micros as u32));
+            }
+            TimeItem::Frac(unit) => frac = Some(frac_micros(text, *unit)?),
+        }
+    }
+    let (secs, micros, offset) = match epoch {
+        Some((secs, micros)) => (secs, micros, parsed.offset),
+        None if parsed.offset.is_some() => {
+            let dt = parsed.to_datetime().ok()?;
+            (dt.timestamp(), 0, Some(dt.offset().local_minus_utc()))
+        }
+        None => {
+            let naive = parsed.to_naive_datetime_with_offset(0).ok()?;
+            let local = Local.from_local_datetime(&naive).earliest()?;
+            (local.timestamp(), 0, Some(local.offset().local_minus_utc()))
+        }
+    };
+    Some(Stamp {
+        secs,
+        micros: frac.unwrap_or(micros),
+        offset,
+    })
+}
+
+/// Reads `[dd/Mon/yyyy:HH:MM:SS +hhmm]` into `parsed`; chrono checks the ranges.
+fn clf_into(t: &[u8], parsed: &mut Parsed) -> Option<()> {
+    if t.len() != CLF_LEN
+        || t[0] != b'['
+        || t[3] != b'/'
+        || t[7] != b'/'
+        || t[12] != b':'
+        || t[15] != b':'
+        || t[18] != b':'
+        || t[21] != b' '
+        || t[27] != b']'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        t[r].iter().try_fold(0i64, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+        })
+    };
+    let month = MONTHS.iter().position(|m| &t[4..7] == *m)? as i64 + 1;
+    let (oh, om) = (num(23..25)?, num(25..27)?);
+    if om >= 60 {
+        return None;
+    }
+    let offset = (oh * 3600 + om * 60)
+        * match t[22] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+    parsed.set_year(num(8..12)?).ok()?;
+    parsed.set_month(month).ok()?;
+    parsed.set_day(num(1..3)?).ok()?;
+    parsed.set_hour(num(13..15)?).ok()?;
+    parsed.set_minute(num(16..18)?).ok()?;
+    parsed.set_second(num(19..21)?).ok()?;
+    parsed.set_offset(offset).ok()
+}
+
+/// `123` of `%{msec_frac}t` -> 123000 microseconds.
+fn frac_micros(text: &[u8], unit: Unit) -> Option<u32> {
+    if text.len() != unit.digits() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = text
+        .iter()
+        .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'));
+    Some(v * (1_000_000 / unit.per_second() as u32))
+}
+
+/// `2000-10-10T20:55:36` for a Unix time; `None` outside years 1..=9999.
+pub(crate) fn rfc3339_base(secs: i64) -> Option<[u8; 19]> {
+    let dt = DateTime::from_timestamp(secs, 0)?;
+    let year = dt.year();
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    let mut b = *b"0000-00-00T00:00:00";
+    put_digits(&mut b[0..4], year as u32);
+    put_digits(&mut b[5..7], dt.month());
+    put_digits(&mut b[8..10], dt.day());
+    put_digits(&mut b[11..13], dt.hour());
+    put_digits(&mut b[14..16], dt.minute());
+    put_digits(&mut b[17..19], dt.second());
+    Some(b)
+}
+
+/// Writes `v` zero-padded into all of `dst`.
+pub(crate) fn put_digits(dst: &mut [u8], mut v: u32) {
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// `-25200` -> `-07:00`.
+fn offset_text(secs: i32) -> [u8; 6] {
+    let mut t = *b"+00:00";
+    if secs < 0 {
+        t[0] = b'-';
+    }
+    let a = secs.unsigned_abs() / 60;
+    put_digits(&mut t[1..3], a / 60 % 100);
+    put_digits(&mut t[4..6], a % 60);
+    t
+}
+
+/// Checks at compile time that the `%t` items of a format make a full date and time, by
+/// writing a sample time with them and reading it back.
+pub(crate) fn check_items(items: &[TimeItem]) -> Result<(), String> {
+    let sample: DateTime<FixedOffset> =
+        DateTime::parse_from_rfc3339("2001-02-03T04:05:06.789012+05:30")
+            .map_err(|e| e.to_string())?;
+    let texts: Vec<String> = items
+        .iter()
+        .map(|item| match item {
+            TimeItem::Clf => sample.format("[%d/%b/%Y:%H:%M:%S %z]").to_string(),
+            TimeItem::Strftime(f) => sample.format_with_items(f.iter()).to_string(),
+            TimeItem::Epoch(unit) => {
+                (sample.timestamp_micros() / (1_000_000 / unit.per_second())).to_string()
+            }
+            TimeItem::Frac(unit) => {
+                let micros = sample.timestamp_subsec_micros();
+                format!(
+                    "{:0w$}",
+                    micros / (1_000_000 / unit.per_second() as u32),
+                    w = unit.digits()
+                )
+            }
+        })
+        .collect();
+    stamp(items.iter().zip(texts.iter().map(|t| t.as_bytes())))
+        .map(|_| ())
+        .ok_or_else(|| "the %t directives do not give a full date and time".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clf(text: &str) -> Option<(String, String)> {
+        let s = stamp(std::iter::once((&TimeItem::Clf, text.as_bytes())))?;
+        let c = Cached {
+            base: rfc3339_base(s.secs)?,
+            micros: s.micros,
+            tz: s.offset.map(offset_text),
+        };
+        let r = finish(&c, c.micros, 0);
+        Some((
+            String::from_utf8(r.timestamp().to_vec()).ok()?,
+            String::from_utf8(r.tz_offset()?.to_vec()).ok()?,
+        ))
+    }
+
+    #[test]
+    fn clf_converts_to_utc() {
+        assert_eq!(
+            clf("[10/Oct/2000:13:55:36 -0700]"),
+            Some(("2000-10-10T20:55:36Z".into(), "-07:00".into()))
+        );
+        assert_eq!(
+            clf("[01/Jan/2019:02:00:00 +0330]"),
+            Some(("2018-12-31T22:30:00Z".into(), "+03:30".into()))
+        );
+        assert_eq!(
+            clf("[31/Dec/2019:22:00:00 -0500]"),
+            Some(("2020-01-01T03:00:00Z".into(), "-05:00".into()))
+        );
+    }
+
+    #[test]
+    fn clf_refuses_bad_values() {
+        for bad in [
+            "[32/Oct/2000:13:55:36 -0700]",
+            "[29/Feb/2001:13:55:36 -0700]",
+            "[10/Foo/2000:13:55:36 -0700]",
+            "[10/oct/2000:13:55:36 -0700]",
+            "[10/Oct/2000:24:55:36 -0700]",
+            "[10/Oct/2000:13:60:36 -0700]",
+            "[10/Oct/2000:13:55:61 -0700]",
+            "[10/Oct/2000:13:55:36 *0700]",
+            "[10/Oct/2000:13:55:36 -0790]",
+            "[10/Oct/2000 13:55:36 -0700]",
+            "[1/Oct/2000:13:55:36 -0700]",
+        ] {
+            assert_eq!(clf(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn fraction_digits() {
+        let c = Cached {
+            base: *b"2000-10-10T20:55:36",
+            micros: 0,
+            tz: None,
+        };
+        assert_eq!(
+            finish(&c, 123_456, 3).timestamp(),
+            b"2000-10-10T20:55:36.123Z"
+        );
+        assert_eq!(
+            finish(&c, 4_056, 6).timestamp(),
+            b"2000-10-10T20:55:36.004056Z"
+        );
+        assert_eq!(finish(&c, 4_056, 0).timestamp(), b"2000-10-10T20:55:36Z");
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(&offset_text(0), b"+00:00");
+        assert_eq!(&offset_text(-12_600), b"-03:30");
+        assert_eq!(&offset_text(50_400), b"+14:00");
+    }
+
+    #[test]
+    fn incomplete_time_formats_are_refused() {
+        let time_only = TimeItem::Strftime(
+            chrono::format::StrftimeItems::new("%H:%M:%S")
+                .parse_to_owned()
+                .unwrap(),
+        );
+        assert!(check_items(&[time_only]).is_err());
+        assert!(check_items(&[TimeItem::Clf]).is_ok());
+        assert!(check_items(&[TimeItem::Epoch(Unit::Msec)]).is_ok());
+    }
+}
