@@ -9,6 +9,8 @@ use clap::error::ErrorKind;
 
 use accesslog_pubsub::cli::{Cli, Command};
 use accesslog_pubsub::config::{self, Config};
+use accesslog_pubsub::publish::connect::ConnectError;
+use accesslog_pubsub::run::{self, Finish, RunError};
 use accesslog_pubsub::{parse_command, schema};
 
 /// Exit code for a refused command line or configuration.
@@ -36,16 +38,34 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        None => {
-            eprintln!(
-                "accesslog-pubsub: publishing is not built yet; use `accesslog-pubsub parse`"
-            );
-            ExitCode::from(EXIT_USAGE)
-        }
+        None => log(&config),
         Some(Command::Parse) => parse(&config),
         Some(Command::Schema) => {
             println!("{}", schema::bigquery_schema(&config.format));
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The piped logger: stdin -> spool -> Pub/Sub until the input ends.
+fn log(config: &Config) -> ExitCode {
+    match run::run(config, io::stdin()) {
+        Ok(Finish::Clean) => ExitCode::SUCCESS,
+        Ok(Finish::Unpublished { records }) => {
+            eprintln!(
+                "accesslog-pubsub: exiting with {records} records not yet published; they stay in \
+                 the spool {} and are sent by the next run",
+                config.spool_dir.display()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e @ RunError::Connect(ConnectError::MissingTopic)) => {
+            eprintln!("accesslog-pubsub: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(e) => {
+            eprintln!("accesslog-pubsub: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -42,8 +42,13 @@ pub struct Encoder {
     names: Vec<String>,
     spans: Vec<Span>,
     time: TimeCache,
+    /// The last stream id and its 16 hex digits.
+    stream: Option<(u64, [u8; 16])>,
     received: Option<(i64, [u8; 19])>,
+    /// The last line, then values that differ from its bytes (unescaped text, numbers, ...).
     values: Vec<u8>,
+    /// `truncated` and `invalid_utf8` of the last record (`None`: not in it).
+    flags: [Option<bool>; 2],
     ranges: Vec<Option<(usize, usize)>>,
     message: String,
 }
@@ -60,8 +65,10 @@ impl Encoder {
             names,
             spans: Vec::new(),
             time: TimeCache::default(),
+            stream: None,
             received: None,
             values: Vec::new(),
+            flags: [None; 2],
             ranges: Vec::new(),
             message: String::new(),
         }
@@ -69,7 +76,9 @@ impl Encoder {
 
     /// Appends one JSON object (no newline) for `line` to `out`. Returns false for a parse error.
     pub fn encode(&mut self, line: &[u8], meta: &LineMeta, out: &mut Vec<u8>) -> bool {
+        // The line's own bytes serve as the values of fields that need no change.
         self.values.clear();
+        self.values.extend_from_slice(line);
         self.ranges.clear();
         self.ranges.resize(self.names.len(), None);
         self.write_head(meta, out);
@@ -88,17 +97,25 @@ impl Encoder {
             };
             sink.fields(plan, &mut self.time, line, &self.spans)?;
             sink.tail(line, meta.truncated);
-            Ok(())
+            Ok(sink.invalid_utf8)
         });
         match result {
-            Ok(()) => true,
+            Ok(invalid_utf8) => {
+                self.flags = [Some(meta.truncated), Some(invalid_utf8)];
+                true
+            }
             Err(e) => {
                 out.truncate(head_end);
                 self.values.truncate(values_end);
                 self.ranges[HEAD..].fill(None);
                 self.message.clear();
                 e.render(plan, &mut self.message);
-                self.write_error(line, meta.truncated, out);
+                self.write_error(line, out);
+                self.flags = [meta.truncated.then_some(true), None];
+                if meta.truncated {
+                    out.pop();
+                    out.extend_from_slice(b",\"truncated\":true}");
+                }
                 false
             }
         }
@@ -112,8 +129,16 @@ impl Encoder {
     /// The last encoded line's value of a column as plain text (`"200"` for a status); `None`
     /// when it was null or absent.
     pub fn value(&self, index: usize) -> Option<&str> {
-        let (start, end) = (*self.ranges.get(index)?)?;
-        std::str::from_utf8(&self.values[start..end]).ok()
+        let flag = |f: Option<bool>| f.map(|b| if b { "true" } else { "false" });
+        match index.checked_sub(self.names.len() - 4) {
+            _ if index == 1 => Some(&self.host),
+            Some(0) => flag(self.flags[0]),
+            Some(1) => flag(self.flags[1]),
+            _ => {
+                let (start, end) = (*self.ranges.get(index)?)?;
+                std::str::from_utf8(&self.values[start..end]).ok()
+            }
+        }
     }
 
     /// The format this encoder was made for.
@@ -124,22 +149,26 @@ impl Encoder {
     /// `{"id":...,"host":...,"received_at":...`
     fn write_head(&mut self, meta: &LineMeta, out: &mut Vec<u8>) {
         let start = self.values.len();
-        let mut hex = [0u8; 16];
-        for (i, d) in hex.iter_mut().enumerate() {
-            *d = b"0123456789abcdef"[(meta.id.stream >> (60 - 4 * i) & 0xf) as usize];
-        }
+        let hex = match self.stream {
+            Some((stream, hex)) if stream == meta.id.stream => hex,
+            _ => {
+                let mut hex = [0u8; 16];
+                for (i, d) in hex.iter_mut().enumerate() {
+                    *d = b"0123456789abcdef"[(meta.id.stream >> (60 - 4 * i) & 0xf) as usize];
+                }
+                self.stream = Some((meta.id.stream, hex));
+                hex
+            }
+        };
         self.values.extend_from_slice(&hex);
         self.values.push(b'-');
-        write_int(&mut self.values, i128::from(meta.id.seq));
+        write_uint(&mut self.values, meta.id.seq);
         self.ranges[0] = Some((start, self.values.len()));
         out.extend_from_slice(b"{\"id\":\"");
         out.extend_from_slice(&self.values[start..]);
         out.push(b'"');
 
         out.extend_from_slice(&self.host_json);
-        let start = self.values.len();
-        self.values.extend_from_slice(self.host.as_bytes());
-        self.ranges[1] = Some((start, self.values.len()));
 
         out.extend_from_slice(b",\"received_at\":");
         let secs = meta.received_at_us.div_euclid(1_000_000);
@@ -170,8 +199,8 @@ impl Encoder {
         }
     }
 
-    /// The rest of a parse-error record: `raw`, `parse_error`, maybe `truncated`.
-    fn write_error(&mut self, line: &[u8], truncated: bool, out: &mut Vec<u8>) {
+    /// The rest of a parse-error record: `raw` and `parse_error`.
+    fn write_error(&mut self, line: &[u8], out: &mut Vec<u8>) {
         let columns = self.names.len();
         let start = self.values.len();
         self.values
@@ -185,13 +214,6 @@ impl Encoder {
         self.ranges[columns - 1] = Some((start, self.values.len()));
         out.extend_from_slice(b",\"parse_error\":");
         json::write_str(out, &self.values[start..]);
-
-        if truncated {
-            let start = self.values.len();
-            self.values.extend_from_slice(b"true");
-            self.ranges[columns - 4] = Some((start, self.values.len()));
-            out.extend_from_slice(b",\"truncated\":true");
-        }
         out.push(b'}');
     }
 }
@@ -239,13 +261,22 @@ impl Sink<'_> {
             };
             match &field.conv {
                 Conv::Text if raw == b"-" => self.null(&keys[0]),
-                Conv::Text | Conv::Verbatim => self.text(col, &keys[0], raw),
-                Conv::User if raw == b"\"\"" => self.text(col, &keys[0], b""),
+                Conv::Text | Conv::Verbatim => self.text(col, &keys[0], line, span),
+                Conv::User if raw == b"\"\"" => {
+                    self.ranges[col] = Some((span.start, span.start));
+                    self.out.extend_from_slice(&keys[0]);
+                    self.out.extend_from_slice(b"\"\"");
+                }
                 Conv::User if raw == b"-" => self.null(&keys[0]),
-                Conv::User => self.text(col, &keys[0], raw),
+                Conv::User => self.text(col, &keys[0], line, span),
                 Conv::Query if raw.is_empty() || raw == b"-" => self.null(&keys[0]),
-                Conv::Query => self.text(col, &keys[0], raw),
+                Conv::Query => self.text(col, &keys[0], line, span),
                 Conv::Int(_) | Conv::HexInt if raw == b"-" => self.null(&keys[0]),
+                Conv::Int(1) if is_plain_number(raw) => {
+                    self.ranges[col] = Some((span.start, span.end));
+                    self.out.extend_from_slice(&keys[0]);
+                    self.out.extend_from_slice(raw);
+                }
                 Conv::Int(factor) => {
                     let v = parse_int(raw, 10)
                         .ok_or_else(|| bad("expected a number"))?
@@ -258,7 +289,7 @@ impl Sink<'_> {
                     let v = parse_int(digits, 16).ok_or_else(|| bad("expected a hex number"))?;
                     self.int(col, &keys[0], v);
                 }
-                Conv::Request => self.request(col, keys, raw),
+                Conv::Request => self.request(col, keys, line, span),
                 Conv::Time(_) => {
                     if let (Some(r), [ts, tz]) = (&resolved, keys.as_slice()) {
                         self.ascii(col, ts, r.timestamp());
@@ -277,8 +308,16 @@ impl Sink<'_> {
     /// `truncated`, `invalid_utf8`, `raw` and the closing brace.
     fn tail(&mut self, line: &[u8], truncated: bool) {
         let col = self.ranges.len() - 4;
-        self.boolean(col, b",\"truncated\":", truncated);
-        self.boolean(col + 1, b",\"invalid_utf8\":", self.invalid_utf8);
+        self.out.extend_from_slice(if truncated {
+            b",\"truncated\":true"
+        } else {
+            b",\"truncated\":false"
+        });
+        self.out.extend_from_slice(if self.invalid_utf8 {
+            b",\"invalid_utf8\":true"
+        } else {
+            b",\"invalid_utf8\":false"
+        });
         if self.invalid_utf8 {
             let start = self.values.len();
             self.values
@@ -297,59 +336,73 @@ impl Sink<'_> {
         self.out.extend_from_slice(b"null");
     }
 
-    /// Unescapes `raw` into the values, making it UTF-8, and writes it as a JSON string.
-    fn text(&mut self, col: usize, key: &[u8], raw: &[u8]) {
-        self.text_range(col, key, raw);
+    /// The text of the field at `span`, unescaped and made UTF-8, as a JSON string.
+    fn text(&mut self, col: usize, key: &[u8], line: &[u8], span: Span) {
+        self.text_range(col, key, line, span);
     }
 
-    /// [`Sink::text`], returning where the value is in the values.
-    fn text_range(&mut self, col: usize, key: &[u8], raw: &[u8]) -> (usize, usize) {
+    /// [`Sink::text`], returning where the value is in the values: the line's own bytes
+    /// when they are the value (the usual case, found while writing them), else a changed
+    /// copy after them.
+    fn text_range(&mut self, col: usize, key: &[u8], line: &[u8], span: Span) -> (usize, usize) {
+        let raw = &line[span.start..span.end];
+        self.out.extend_from_slice(key);
+        let mark = self.out.len();
+        if (self.line_utf8 || std::str::from_utf8(raw).is_ok()) && json::write_plain(self.out, raw)
+        {
+            self.ranges[col] = Some((span.start, span.end));
+            return (span.start, span.end);
+        }
+        self.out.truncate(mark);
         let start = self.values.len();
-        let high = if memchr::memchr(b'\\', raw).is_some() {
-            unescape_into(raw, self.values)
-        } else {
-            self.values.extend_from_slice(raw);
-            false
-        };
-        if (!self.line_utf8 || high) && std::str::from_utf8(&self.values[start..]).is_err() {
+        if unescape_into(raw, self.values) || !self.line_utf8 {
+            self.make_utf8(start);
+        }
+        let range = (start, self.values.len());
+        self.ranges[col] = Some(range);
+        json::write_str(self.out, &self.values[start..]);
+        range
+    }
+
+    /// Replaces what is not UTF-8 in `values[start..]` by U+FFFD, noting that it happened.
+    fn make_utf8(&mut self, start: usize) {
+        if std::str::from_utf8(&self.values[start..]).is_err() {
             let fixed = String::from_utf8_lossy(&self.values[start..]).into_owned();
             self.values.truncate(start);
             self.values.extend_from_slice(fixed.as_bytes());
             self.invalid_utf8 = true;
         }
-        let range = (start, self.values.len());
-        self.ranges[col] = Some(range);
-        self.out.extend_from_slice(key);
-        json::write_str(self.out, &self.values[start..]);
-        range
     }
 
     /// `%r`: the request line and, when it is one, its parts.
-    fn request(&mut self, col: usize, keys: &[Box<[u8]>], raw: &[u8]) {
-        let parts = if raw == b"-" {
+    fn request(&mut self, col: usize, keys: &[Box<[u8]>], line: &[u8], span: Span) {
+        let parts = if &line[span.start..span.end] == b"-" {
             self.null(&keys[0]);
-            None
+            [None; 3]
         } else {
-            let (start, end) = self.text_range(col, &keys[0], raw);
-            split_request(&self.values[start..end])
-                .map(|p| (start, [Some(p.method), Some(p.target), p.protocol]))
+            let (start, end) = self.text_range(col, &keys[0], line, span);
+            match split_request(&self.values[start..end]) {
+                Some(p) => [Some(p.method), Some(p.target), p.protocol]
+                    .map(|r| r.map(|(s, e)| (start + s, start + e))),
+                None => [None; 3],
+            }
         };
-        for i in 0..3 {
-            match parts {
-                Some((base, ref p)) if p[i].is_some() => {
-                    let (s, e) = p[i].unwrap_or_default();
-                    self.ranges[col + 1 + i] = Some((base + s, base + e));
-                    self.out.extend_from_slice(&keys[1 + i]);
-                    json::write_str(self.out, &self.values[base + s..base + e]);
+        for (i, part) in parts.into_iter().enumerate() {
+            let key = &keys[1 + i];
+            match part {
+                Some((s, e)) => {
+                    self.ranges[col + 1 + i] = Some((s, e));
+                    self.out.extend_from_slice(key);
+                    json::write_str(self.out, &self.values[s..e]);
                 }
-                _ => self.null(&keys[1 + i]),
+                None => self.null(key),
             }
         }
     }
 
     fn int(&mut self, col: usize, key: &[u8], v: i64) {
         let start = self.values.len();
-        write_int(self.values, i128::from(v));
+        write_int(self.values, v);
         self.ranges[col] = Some((start, self.values.len()));
         self.out.extend_from_slice(key);
         self.out.extend_from_slice(&self.values[start..]);
@@ -365,15 +418,14 @@ impl Sink<'_> {
         self.out.extend_from_slice(text);
         self.out.push(b'"');
     }
+}
 
-    fn boolean(&mut self, col: usize, key: &[u8], v: bool) {
-        let text: &[u8] = if v { b"true" } else { b"false" };
-        let start = self.values.len();
-        self.values.extend_from_slice(text);
-        self.ranges[col] = Some((start, self.values.len()));
-        self.out.extend_from_slice(key);
-        self.out.extend_from_slice(text);
-    }
+/// Digits that are already a JSON integer as they are: no sign, no leading zero, fit an i64.
+#[inline]
+fn is_plain_number(text: &[u8]) -> bool {
+    matches!(text, [b'0'] | [b'1'..=b'9', ..])
+        && text.len() <= 18
+        && text.iter().all(u8::is_ascii_digit)
 }
 
 /// A decimal (radix 10) or hexadecimal (16) integer with an optional `-`; `None` when it is
@@ -395,21 +447,24 @@ fn parse_int(text: &[u8], radix: u32) -> Option<i64> {
 }
 
 /// Appends `v` in decimal.
-fn write_int(out: &mut Vec<u8>, v: i128) {
-    let mut buf = [0u8; 40];
+fn write_int(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    write_uint(out, v.unsigned_abs());
+}
+
+/// Appends `v` in decimal.
+fn write_uint(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
     let mut i = buf.len();
-    let mut n = v.unsigned_abs();
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
             break;
         }
-    }
-    if v < 0 {
-        i -= 1;
-        buf[i] = b'-';
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -436,28 +491,73 @@ mod json {
 
     /// Appends `s` (which must be UTF-8) as a quoted JSON string.
     pub(super) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+        write::<false>(out, s);
+    }
+
+    /// [`write_str`], unless `s` holds a `\`: then false, with part of it written.
+    pub(super) fn write_plain(out: &mut Vec<u8>, s: &[u8]) -> bool {
+        write::<true>(out, s)
+    }
+
+    /// Eight bytes at a time are checked for anything to escape (a byte < 0x20, `"` or `\`)
+    /// by word arithmetic.
+    #[inline]
+    fn write<const STOP_AT_BACKSLASH: bool>(out: &mut Vec<u8>, s: &[u8]) -> bool {
         out.reserve(s.len() + 2);
         out.push(b'"');
         let mut start = 0;
-        for (i, &b) in s.iter().enumerate() {
-            let e = ESCAPE[b as usize];
-            if e == 0 {
+        let mut i = 0;
+        while i < s.len() {
+            if let Some(word) = s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                let mask = specials(u64::from_le_bytes(word));
+                if mask == 0 {
+                    i += 8;
+                    continue;
+                }
+                // The lowest flagged byte is exact (false flags only follow a true one).
+                i += mask.trailing_zeros() as usize / 8;
+            }
+            if ESCAPE[s[i] as usize] == 0 {
+                i += 1;
                 continue;
             }
-            out.extend_from_slice(&s[start..i]);
-            if e == b'u' {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
-            } else {
-                out.push(b'\\');
-                out.push(e);
+            if STOP_AT_BACKSLASH && s[i] == b'\\' {
+                return false;
             }
-            start = i + 1;
+            out.extend_from_slice(&s[start..i]);
+            escape(out, s[i]);
+            i += 1;
+            start = i;
         }
         out.extend_from_slice(&s[start..]);
         out.push(b'"');
+        true
+    }
+
+    /// The high bit of each byte of `w` that is < 0x20, `"` or `\` (and maybe of bytes above
+    /// the lowest such byte).
+    fn specials(w: u64) -> u64 {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        control | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))
+    }
+
+    /// Appends the escape sequence of `b`, which needs one.
+    fn escape(out: &mut Vec<u8>, b: u8) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        match ESCAPE[b as usize] {
+            b'u' => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+            e => {
+                out.push(b'\\');
+                out.push(e);
+            }
+        }
     }
 
     #[cfg(test)]
@@ -497,7 +597,7 @@ mod tests {
         assert_eq!(parse_int(b"-", 10), None);
         assert_eq!(parse_int(b"99999999999999999999", 10), None);
         let mut out = Vec::new();
-        write_int(&mut out, i128::from(i64::MIN));
+        write_int(&mut out, i64::MIN);
         assert_eq!(out, i64::MIN.to_string().as_bytes());
     }
 }
@@ -526,28 +626,32 @@ mod bench {
         }
         let mut encoder = Encoder::new(LogFormat::new("combined").unwrap(), "web-1.example.com");
         let mut out = Vec::with_capacity(1 << 20);
-        let n = 1_000_000;
+        let (rounds, per_round) = (10, 100_000);
+        let mut best = f64::MAX;
         let (mut bytes_in, mut bytes_out) = (0, 0);
-        let start = std::time::Instant::now();
-        for i in 0..n {
-            let line = lines[i % lines.len()].as_bytes();
-            let meta = LineMeta {
-                id: RecordId {
-                    stream: 0x1234,
-                    seq: i as u64,
-                },
-                received_at_us: 1_790_000_000_000_000 + i as i64 * 3,
-                truncated: false,
-            };
-            out.clear();
-            assert!(encoder.encode(line, &meta, &mut out));
-            bytes_in += line.len();
-            bytes_out += out.len();
+        for round in 0..rounds {
+            let start = std::time::Instant::now();
+            for i in round * per_round..(round + 1) * per_round {
+                let line = lines[i % lines.len()].as_bytes();
+                let meta = LineMeta {
+                    id: RecordId {
+                        stream: 0x1234,
+                        seq: i as u64,
+                    },
+                    received_at_us: 1_790_000_000_000_000 + i as i64 * 3,
+                    truncated: false,
+                };
+                out.clear();
+                assert!(encoder.encode(line, &meta, &mut out));
+                bytes_in += line.len();
+                bytes_out += out.len();
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / per_round as f64);
         }
-        let ns = start.elapsed().as_nanos() as f64 / n as f64;
+        let n = rounds * per_round;
         println!(
-            "bench_encode: {ns:.0} ns/line ({:.2} M lines/s), {} bytes in, {} bytes out per line",
-            1000.0 / ns,
+            "bench_encode: {best:.0} ns/line (best of {rounds} rounds; {:.2} M lines/s), {} bytes in, {} bytes out per line",
+            1000.0 / best,
             bytes_in / n,
             bytes_out / n
         );

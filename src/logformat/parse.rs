@@ -91,7 +91,7 @@ pub(crate) fn split(
     for (step_index, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Literal(lit) => {
-                if !line[pos..].starts_with(lit) {
+                if !has_prefix(&line[pos..], lit) {
                     return Err(LineError::Literal {
                         step: step_index,
                         at: pos,
@@ -127,12 +127,18 @@ pub(crate) fn split(
     Ok(())
 }
 
+/// `hay.starts_with(lit)` for the short literals of a format, without a call to memcmp.
+#[inline]
+fn has_prefix(hay: &[u8], lit: &[u8]) -> bool {
+    hay.len() >= lit.len() && hay.iter().zip(lit).all(|(a, b)| a == b)
+}
+
 /// Where the literal `lit` that ends a field starting at `pos` begins.
 fn find_end(line: &[u8], pos: usize, lit: &[u8], quoted: bool, last: bool) -> Option<usize> {
-    let fits = |i: usize| line[i..].starts_with(lit) && (!last || i + lit.len() == line.len());
+    let fits = |i: usize| has_prefix(&line[i..], lit) && (!last || i + lit.len() == line.len());
     if quoted {
         let mut at = pos;
-        while let Some(off) = memchr2(b'"', b'\\', &line[at..]) {
+        while let Some(off) = find2(b'"', b'\\', &line[at..]) {
             let i = at + off;
             if line[i] == b'\\' {
                 at = i + 2;
@@ -152,7 +158,7 @@ fn find_end(line: &[u8], pos: usize, lit: &[u8], quoted: bool, last: bool) -> Op
     } else {
         let first = *lit.first()?;
         let mut at = pos;
-        while let Some(off) = memchr(first, &line[at..]) {
+        while let Some(off) = find(first, &line[at..]) {
             let i = at + off;
             if fits(i) {
                 return Some(i);
@@ -160,6 +166,30 @@ fn find_end(line: &[u8], pos: usize, lit: &[u8], quoted: bool, last: bool) -> Op
             at = i + 1;
         }
         None
+    }
+}
+
+/// Bytes looked at one by one before calling memchr, which is slower to start up; most
+/// unquoted fields (addresses, status, sizes) are shorter.
+const SHORT: usize = 16;
+
+/// memchr, with a plain loop over the first [`SHORT`] bytes.
+#[inline]
+fn find(b: u8, hay: &[u8]) -> Option<usize> {
+    let head = hay.len().min(SHORT);
+    match hay[..head].iter().position(|&c| c == b) {
+        Some(i) => Some(i),
+        None => memchr(b, &hay[head..]).map(|i| i + head),
+    }
+}
+
+/// memchr2, with a plain loop over the first [`SHORT`] bytes.
+#[inline]
+fn find2(b1: u8, b2: u8, hay: &[u8]) -> Option<usize> {
+    let head = hay.len().min(SHORT);
+    match hay[..head].iter().position(|&c| c == b1 || c == b2) {
+        Some(i) => Some(i),
+        None => memchr2(b1, b2, &hay[head..]).map(|i| i + head),
     }
 }
 

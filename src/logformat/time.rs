@@ -61,7 +61,6 @@ struct Cached {
 #[derive(Debug, Default)]
 pub(crate) struct TimeCache {
     key: Vec<u8>,
-    scratch: Vec<u8>,
     last: Option<Cached>,
 }
 
@@ -74,49 +73,72 @@ impl TimeCache {
         line: &[u8],
         spans: &[Span],
     ) -> Result<Resolved, usize> {
-        let first = plan.time_fields[0];
-        self.scratch.clear();
+        let text = |f: usize| &line[spans[f].start..spans[f].end];
         let mut frac = None;
+        let mut key = self.key.as_slice();
+        let mut hit = self.last.is_some();
         for &f in &plan.time_fields {
-            let text = &line[spans[f].start..spans[f].end];
             match &plan.fields[f].conv {
                 Conv::Time(TimeItem::Frac(unit)) => {
-                    frac = Some(frac_micros(text, *unit).ok_or(f)?);
+                    frac = Some(frac_micros(text(f), *unit).ok_or(f)?);
                 }
-                _ => {
-                    self.scratch
-                        .extend_from_slice(&(text.len() as u32).to_le_bytes());
-                    self.scratch.extend_from_slice(text);
-                }
+                _ => hit = hit && take_key(&mut key, text(f)),
             }
         }
         let cached = match self.last {
-            Some(c) if self.scratch == self.key => c,
-            _ => {
-                self.last = None;
-                let items = plan
-                    .time_fields
-                    .iter()
-                    .filter_map(|&f| match &plan.fields[f].conv {
-                        Conv::Time(item) => Some((item, &line[spans[f].start..spans[f].end])),
-                        _ => None,
-                    });
-                let stamp = stamp(items).ok_or(first)?;
-                let c = Cached {
-                    base: rfc3339_base(stamp.secs).ok_or(first)?,
-                    micros: stamp.micros,
-                    tz: stamp.offset.map(offset_text),
-                };
-                std::mem::swap(&mut self.key, &mut self.scratch);
-                self.last = Some(c);
-                c
-            }
+            Some(c) if hit && key.is_empty() => c,
+            _ => self.refresh(plan, line, spans)?,
         };
         Ok(finish(
             &cached,
             frac.unwrap_or(cached.micros),
             plan.time_digits,
         ))
+    }
+
+    /// Resolves the time of a line the cache does not know and remembers it.
+    fn refresh(&mut self, plan: &Plan, line: &[u8], spans: &[Span]) -> Result<Cached, usize> {
+        let first = plan.time_fields[0];
+        self.last = None;
+        self.key.clear();
+        for &f in &plan.time_fields {
+            if let Conv::Time(item) = &plan.fields[f].conv
+                && !matches!(item, TimeItem::Frac(_))
+            {
+                let text = &line[spans[f].start..spans[f].end];
+                self.key
+                    .extend_from_slice(&(text.len() as u32).to_le_bytes());
+                self.key.extend_from_slice(text);
+            }
+        }
+        let items = plan
+            .time_fields
+            .iter()
+            .filter_map(|&f| match &plan.fields[f].conv {
+                Conv::Time(item) => Some((item, &line[spans[f].start..spans[f].end])),
+                _ => None,
+            });
+        let stamp = stamp(items).ok_or(first)?;
+        let c = Cached {
+            base: rfc3339_base(stamp.secs).ok_or(first)?,
+            micros: stamp.micros,
+            tz: stamp.offset.map(offset_text),
+        };
+        self.last = Some(c);
+        Ok(c)
+    }
+}
+
+/// Takes `text` off the front of a cache key (length-prefixed parts); false if it is not there.
+fn take_key(key: &mut &[u8], text: &[u8]) -> bool {
+    match key.split_first_chunk::<4>() {
+        Some((len, rest))
+            if u32::from_le_bytes(*len) as usize == text.len() && rest.starts_with(text) =>
+        {
+            *key = &rest[text.len()..];
+            true
+        }
+        _ => false,
     }
 }
 

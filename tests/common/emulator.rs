@@ -281,10 +281,8 @@ impl Emulator {
             let current = std::thread::current();
             let test = current.name().unwrap_or("unnamed test");
             // Straight to stderr, past libtest's output capture, so that skips always show.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: {test}: gcloud pubsub emulator not found ({why})"
-            );
+            let line = format!("SKIPPED: {test}: gcloud pubsub emulator not found ({why})\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
             return None;
         }
         let dir = tempfile::Builder::new()

@@ -1,0 +1,163 @@
+//! Builds the `google-cloud-pubsub` publisher client from the configuration: endpoint,
+//! credentials, batching thresholds, and a retry policy fit for a logger with a spool.
+//!
+//! The crate's defaults give up on transient errors after 10 minutes and back off up to 60 s
+//! behind an adaptive throttler that, once it has seen only failures, suppresses almost every
+//! retry. Here transient errors (unreachable, UNAVAILABLE, DEADLINE_EXCEEDED, ...) are retried
+//! for as long as it takes, backing off from 100 ms to 2 s with no throttling, and every RPC
+//! attempt gets its own deadline so a frozen connection cannot hold a batch forever.
+//! Permanent errors (NOT_FOUND, PERMISSION_DENIED, ...) come back at once; the publish loop
+//! keeps those records and tries again later.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use google_cloud_gax::retry_policy::RetryPolicy;
+use google_cloud_gax::retry_result::RetryResult;
+use google_cloud_gax::retry_state::RetryState;
+use google_cloud_gax::retry_throttler::CircuitBreaker;
+use google_cloud_pubsub::client::Publisher;
+use google_cloud_pubsub::retry_policy::RetryableErrors;
+use thiserror::Error;
+
+use crate::config::{Config, Endpoint};
+
+/// How long one publish RPC attempt may take before it is abandoned and retried.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Backoff between attempts on transient errors: stays well under `ATTEMPT_TIMEOUT`.
+const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The topic could not be set up for publishing.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    #[error("--project and --topic are required to publish (or set them in the config file)")]
+    MissingTopic,
+    #[error("credentials file {path}: {message}")]
+    Credentials { path: String, message: String },
+    #[error("cannot create the Pub/Sub client: {0}")]
+    Client(String),
+}
+
+/// The last transient error the retry loop saw, for the periodic report.
+#[derive(Debug, Default)]
+pub struct TransientErrors {
+    last: Mutex<Option<(Instant, String)>>,
+}
+
+impl TransientErrors {
+    fn record(&self, message: String) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((Instant::now(), message));
+        }
+    }
+
+    /// The last transient error, if one happened since `since`.
+    pub fn since(&self, since: Instant) -> Option<String> {
+        let last = self.last.lock().ok()?;
+        last.as_ref()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, message)| message.clone())
+    }
+}
+
+/// Retries what `RetryableErrors` calls transient, forever; gives each attempt its own deadline.
+#[derive(Debug)]
+struct RetryTransientForever {
+    seen: Arc<TransientErrors>,
+}
+
+impl RetryPolicy for RetryTransientForever {
+    fn on_error(&self, state: &RetryState, error: google_cloud_pubsub::Error) -> RetryResult {
+        let result = RetryableErrors.on_error(state, error);
+        if let RetryResult::Continue(e) = &result {
+            self.seen.record(e.to_string());
+        }
+        result
+    }
+
+    fn remaining_time(&self, _state: &RetryState) -> Option<Duration> {
+        Some(ATTEMPT_TIMEOUT)
+    }
+}
+
+/// `projects/{project}/topics/{topic}` from the configuration.
+pub fn topic_path(config: &Config) -> Result<String, ConnectError> {
+    match (&config.project, &config.topic) {
+        (Some(project), Some(topic)) => Ok(format!("projects/{project}/topics/{topic}")),
+        _ => Err(ConnectError::MissingTopic),
+    }
+}
+
+/// Builds the publisher client. Does no I/O towards Pub/Sub; needs a running tokio runtime.
+pub async fn publisher(
+    config: &Config,
+    topic: &str,
+    seen: Arc<TransientErrors>,
+) -> Result<Publisher, ConnectError> {
+    let backoff = ExponentialBackoffBuilder::new()
+        .with_initial_delay(BACKOFF_INITIAL)
+        .with_maximum_delay(BACKOFF_MAX)
+        .with_scaling(4.0)
+        .clamp();
+    let mut builder = Publisher::builder(topic)
+        .set_message_count_threshold(config.batch_max_messages)
+        .set_byte_threshold(config.batch_max_bytes)
+        .set_delay_threshold(config.batch_max_delay)
+        .with_retry_policy(RetryTransientForever { seen })
+        .with_backoff_policy(backoff)
+        .with_retry_throttler(CircuitBreaker::clamp(1, 0, 0));
+    builder = match &config.endpoint {
+        Endpoint::Emulator(url) => builder
+            .with_endpoint(url)
+            .with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build()),
+        Endpoint::Custom(url) => builder.with_endpoint(url),
+        Endpoint::Google => builder,
+    };
+    if !matches!(config.endpoint, Endpoint::Emulator(_)) {
+        if let Some(path) = &config.credentials_file {
+            builder = builder.with_credentials(credentials_from_file(path)?);
+        }
+    }
+    builder
+        .build()
+        .await
+        .map_err(|e| ConnectError::Client(e.to_string()))
+}
+
+/// Credentials from a JSON file of any type Google issues (service account key, authorized
+/// user, external account, impersonated service account).
+fn credentials_from_file(
+    path: &Path,
+) -> Result<google_cloud_auth::credentials::Credentials, ConnectError> {
+    use google_cloud_auth::credentials::{
+        external_account, impersonated, service_account, user_account,
+    };
+    let fail = |message: String| ConnectError::Credentials {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| fail(format!("not JSON: {e}")))?;
+    let kind = json
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let built = match kind.as_str() {
+        "service_account" => service_account::Builder::new(json).build(),
+        "authorized_user" => user_account::Builder::new(json).build(),
+        "external_account" => external_account::Builder::new(json).build(),
+        "impersonated_service_account" => impersonated::Builder::new(json).build(),
+        other => {
+            return Err(fail(format!(
+                "unsupported credentials type {other:?} (expected service_account, \
+                 authorized_user, external_account or impersonated_service_account)"
+            )));
+        }
+    };
+    built.map_err(|e| fail(e.to_string()))
+}

@@ -1,0 +1,208 @@
+//! Spooled lines -> Pub/Sub messages: the JSON record as data, the configured attributes,
+//! the optional ordering key, all within Pub/Sub's limits.
+//!
+//! Lines are parsed here, on the way out of the spool, with the LogFormat and host recorded
+//! in their segment's header, so a configuration reload only applies to lines read after it.
+//! The JSON of a whole batch is written into one buffer; each message's data is a slice of it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use google_cloud_pubsub::model::Message;
+
+use crate::config::{Config, MAX_ATTRIBUTE_VALUE_BYTES};
+use crate::logformat::LogFormat;
+use crate::record::{Encoder, LineMeta, RecordId};
+use crate::spool::{Batch, SegmentInfo};
+use crate::stats::Stats;
+
+/// Largest message data sent: Pub/Sub takes 10 MB per message and per request, and the
+/// attributes and request framing need room too.
+pub const MAX_DATA_BYTES: usize = 9_000_000;
+/// An over-large record is re-encoded from this much of its line (JSON escaping can grow a
+/// line up to six times, and an invalid-UTF-8 record carries the line twice).
+const OVERSIZED_LINE_CUT: usize = MAX_DATA_BYTES / 16;
+/// Pub/Sub's limit on an ordering key.
+const MAX_ORDERING_KEY_BYTES: usize = 1024;
+
+/// An encoder for one (format, host) and where the attribute fields are in its records.
+struct Shape {
+    encoder: Encoder,
+    attribute_fields: Vec<(String, usize)>,
+    ordering_field: Option<usize>,
+}
+
+/// Builds messages for batches from any segment.
+pub struct MessageBuilder {
+    statics: Vec<(String, String)>,
+    settings: ShapeSettings,
+    shapes: HashMap<(String, String), Shape>,
+}
+
+/// What every [`Shape`] is made from besides its segment's format and host.
+struct ShapeSettings {
+    attribute_fields: Vec<String>,
+    ordering_key_field: Option<String>,
+    /// Used for segments whose recorded format and host are unusable.
+    fallback_format: LogFormat,
+    fallback_host: String,
+}
+
+impl MessageBuilder {
+    pub fn new(config: &Config) -> MessageBuilder {
+        MessageBuilder {
+            statics: config.attributes.clone(),
+            settings: ShapeSettings {
+                attribute_fields: config.attribute_fields.clone(),
+                ordering_key_field: config.ordering_key_field.clone(),
+                fallback_format: config.format.clone(),
+                fallback_host: config.host.clone(),
+            },
+            shapes: HashMap::new(),
+        }
+    }
+
+    /// The messages for records `indices` of `batch`, each with its index. Parse errors and
+    /// oversized records are counted when `first_send`.
+    pub fn build(
+        &mut self,
+        batch: &Batch,
+        indices: &[u32],
+        first_send: bool,
+        stats: &Stats,
+    ) -> Vec<(u32, Message)> {
+        let shape = shape_for(&mut self.shapes, &self.settings, &batch.stream);
+        let mut json = Vec::with_capacity(batch.data.len() * 2 + indices.len() * 256);
+        let mut parts = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let i = index as usize;
+            let record = &batch.records[i];
+            let mut meta = LineMeta {
+                id: RecordId {
+                    stream: batch.stream.stream,
+                    seq: record.seq,
+                },
+                received_at_us: record.received_at_us,
+                truncated: record.truncated,
+            };
+            let line = batch.line(i);
+            let start = json.len();
+            let mut parsed = shape.encoder.encode(line, &meta, &mut json);
+            if json.len() - start > MAX_DATA_BYTES {
+                json.truncate(start);
+                meta.truncated = true;
+                let cut = &line[..line.len().min(OVERSIZED_LINE_CUT)];
+                parsed = shape.encoder.encode(cut, &meta, &mut json);
+                if first_send {
+                    Stats::add(&stats.oversized, 1);
+                }
+            }
+            if first_send && !parsed {
+                Stats::add(&stats.parse_errors, 1);
+            }
+            let attributes = attributes(&self.statics, shape);
+            let ordering_key = shape
+                .ordering_field
+                .and_then(|f| shape.encoder.value(f))
+                .map(|v| cut_at_char(v, MAX_ORDERING_KEY_BYTES).to_string());
+            parts.push((index, start, json.len(), attributes, ordering_key));
+        }
+        let data = Bytes::from(json);
+        parts
+            .into_iter()
+            .map(|(index, start, end, attributes, ordering_key)| {
+                let mut message = Message::new().set_data(data.slice(start..end));
+                if !attributes.is_empty() {
+                    message = message.set_attributes(attributes);
+                }
+                if let Some(key) = ordering_key {
+                    message = message.set_ordering_key(key);
+                }
+                (index, message)
+            })
+            .collect()
+    }
+}
+
+/// The static attributes plus the configured fields of the record just encoded.
+fn attributes(statics: &[(String, String)], shape: &Shape) -> Vec<(String, String)> {
+    if statics.is_empty() && shape.attribute_fields.is_empty() {
+        return Vec::new();
+    }
+    let mut attributes = statics.to_vec();
+    for (name, column) in &shape.attribute_fields {
+        if let Some(value) = shape.encoder.value(*column) {
+            let value = cut_at_char(value, MAX_ATTRIBUTE_VALUE_BYTES);
+            attributes.push((name.clone(), value.to_string()));
+        }
+    }
+    attributes
+}
+
+/// The encoder for a segment's format and host. A segment whose header was damaged has
+/// neither: its lines are parsed with the configured ones.
+fn shape_for<'a>(
+    shapes: &'a mut HashMap<(String, String), Shape>,
+    settings: &ShapeSettings,
+    segment: &Arc<SegmentInfo>,
+) -> &'a mut Shape {
+    let key = (segment.format.clone(), segment.host.clone());
+    let fallback = &settings.fallback_format;
+    let fallback_host = &settings.fallback_host;
+    let fields = &settings.attribute_fields;
+    let ordering = &settings.ordering_key_field;
+    shapes.entry(key).or_insert_with(|| {
+        let format = match LogFormat::new(&segment.format) {
+            Ok(format) => format,
+            Err(_) if segment.format.is_empty() => fallback.clone(),
+            Err(e) => {
+                eprintln!(
+                    "accesslog-pubsub: spooled lines were read with a LogFormat this \
+                         version refuses ({e}); parsing them with the configured format instead"
+                );
+                fallback.clone()
+            }
+        };
+        let host = if segment.host.is_empty() {
+            fallback_host
+        } else {
+            &segment.host
+        };
+        let encoder = Encoder::new(format, host);
+        let attribute_fields = fields
+            .iter()
+            .filter_map(|name| encoder.column_index(name).map(|i| (name.clone(), i)))
+            .collect();
+        let ordering_field = ordering.as_deref().and_then(|n| encoder.column_index(n));
+        Shape {
+            encoder,
+            attribute_fields,
+            ordering_field,
+        }
+    })
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut_at_char(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_never_split_a_character() {
+        assert_eq!(cut_at_char("héllo", 2), "h");
+        assert_eq!(cut_at_char("héllo", 3), "hé");
+        assert_eq!(cut_at_char("abc", 10), "abc");
+    }
+}

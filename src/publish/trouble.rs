@@ -1,0 +1,122 @@
+//! Turns publish failures into one readable line each, saying what to fix, and keeps
+//! stderr (Apache's error log) from being flooded: each kind of trouble is printed at most
+//! once per [`REPEAT_AFTER`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use google_cloud_gax::error::rpc::Code;
+use google_cloud_pubsub::error::PublishError;
+
+/// The same kind of trouble is reported again only after this long.
+pub const REPEAT_AFTER: Duration = Duration::from_secs(30);
+
+/// What went wrong with a publish, as far as the operator is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    TopicNotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Rejected,
+    OrderingKeyPaused,
+    Shutdown,
+    Other,
+}
+
+/// Sorts a publish error into a [`Kind`].
+pub fn classify(error: &PublishError) -> Kind {
+    match error {
+        PublishError::OrderingKeyPaused => Kind::OrderingKeyPaused,
+        PublishError::Shutdown => Kind::Shutdown,
+        PublishError::Rpc(e) if e.is_authentication() => Kind::Unauthenticated,
+        PublishError::Rpc(e) => match e.status().map(|s| s.code) {
+            Some(Code::NotFound) => Kind::TopicNotFound,
+            Some(Code::PermissionDenied) => Kind::PermissionDenied,
+            Some(Code::Unauthenticated) => Kind::Unauthenticated,
+            Some(Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange) => {
+                Kind::Rejected
+            }
+            _ => Kind::Other,
+        },
+        _ => Kind::Other,
+    }
+}
+
+/// One line: what failed, why, and what to do about it.
+pub fn describe(kind: Kind, error: &PublishError, topic: &str, records: usize) -> String {
+    let (project, short) = split_topic(topic);
+    let what = match kind {
+        Kind::TopicNotFound => format!(
+            "topic {topic} does not exist: create it (gcloud pubsub topics create {short} \
+             --project {project}) or fix `project`/`topic`"
+        ),
+        Kind::PermissionDenied => format!(
+            "permission denied on {topic}: grant roles/pubsub.publisher on the topic to the \
+             account in use (credentials_file or Application Default Credentials)"
+        ),
+        Kind::Unauthenticated => format!(
+            "credentials rejected or unavailable for {topic}: check credentials_file or \
+             GOOGLE_APPLICATION_CREDENTIALS ({error})"
+        ),
+        Kind::Rejected => format!("Pub/Sub refused messages for {topic}: {error}"),
+        Kind::OrderingKeyPaused | Kind::Shutdown | Kind::Other => {
+            format!("publishing to {topic} failed: {error}")
+        }
+    };
+    format!("{what}; {records} records kept, retrying")
+}
+
+fn split_topic(topic: &str) -> (&str, &str) {
+    let mut parts = topic.split('/');
+    let project = parts.nth(1).unwrap_or("PROJECT");
+    let short = parts.nth(1).unwrap_or("TOPIC");
+    (project, short)
+}
+
+/// Remembers when each kind of trouble was last printed.
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    last: HashMap<Kind, Instant>,
+}
+
+impl RateLimit {
+    /// True when `kind` was not reported within [`REPEAT_AFTER`]; then it counts as reported.
+    pub fn allow(&mut self, kind: Kind) -> bool {
+        let now = Instant::now();
+        match self.last.get(&kind) {
+            Some(at) if now.duration_since(*at) < REPEAT_AFTER => false,
+            _ => {
+                self.last.insert(kind, now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_trouble_is_printed_once_per_period() {
+        let mut limit = RateLimit::default();
+        assert!(limit.allow(Kind::TopicNotFound));
+        assert!(!limit.allow(Kind::TopicNotFound));
+        assert!(limit.allow(Kind::PermissionDenied));
+    }
+
+    #[test]
+    fn topic_not_found_says_how_to_create_it() {
+        let line = describe(
+            Kind::TopicNotFound,
+            &PublishError::Shutdown,
+            "projects/acme/topics/weblogs",
+            12,
+        );
+        assert!(
+            line.contains("gcloud pubsub topics create weblogs --project acme"),
+            "{line}"
+        );
+        assert!(line.ends_with("12 records kept, retrying"), "{line}");
+    }
+}

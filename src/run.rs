@@ -1,0 +1,215 @@
+//! The piped logger: wires stdin reader -> spool -> publisher and owns the shutdown.
+//!
+//! Two threads:
+//! - the reader, a plain thread: read stdin, cut lines, append them to the spool, read
+//!   again. It waits on nothing but `read()` and the spool's `write()` into the page cache,
+//!   so Apache's pipe is drained at full speed whatever Pub/Sub does;
+//! - the main thread, a single-threaded tokio runtime: the publish loop and the Pub/Sub
+//!   client's own tasks.
+//!
+//! Shutdown: the input ends at EOF, or `drain_timeout` after SIGTERM/SIGINT (Apache's old
+//! workers keep writing into the pipe after it sends SIGTERM, and EOF comes when the last
+//! one exits). From then on the publisher has `shutdown_timeout` to get everything
+//! acknowledged; what is not stays in the spool for the next run. A second SIGTERM/SIGINT
+//! exits at once (the spool still holds everything read).
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::sync::watch;
+
+use crate::config::{Config, FsyncSetting, FullPolicySetting};
+use crate::publish::connect::{self, ConnectError, TransientErrors};
+use crate::publish::{self, Outcome, PublishContext};
+use crate::reader::{self, LineReader};
+use crate::spool::{self, FsyncPolicy, FullPolicy, LineIn, SpoolError, SpoolOptions, SpoolWriter};
+use crate::stats::Stats;
+
+/// Size asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while we write.
+const PIPE_SIZE: libc::c_int = 1 << 20;
+/// How often the main thread looks at the signal flags.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+/// Why the logger could not run.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("cannot start: {0}")]
+    Start(io::Error),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Everything read was published.
+    Clean,
+    /// The shutdown deadline passed with records not yet published (they are in the spool).
+    Unpublished { records: usize },
+}
+
+/// Runs the piped logger on `input` until the input ends and the shutdown is done.
+pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish, RunError> {
+    let topic = connect::topic_path(config)?;
+    let terminate = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&terminate))
+            .map_err(RunError::Start)?;
+        signal_hook::flag::register(signal, Arc::clone(&terminate)).map_err(RunError::Start)?;
+    }
+    let (writer, mut spool_reader) = spool::open(spool_options(config), stream_context(config))?;
+    let stats = Arc::new(Stats::default());
+    let (end_tx, end_rx) = watch::channel(None);
+    let end_tx = Arc::new(end_tx);
+
+    enlarge_stdin_pipe();
+    let reader_stats = Arc::clone(&stats);
+    let reader_end = Arc::clone(&end_tx);
+    let max_line = config.max_line_bytes;
+    thread::Builder::new()
+        .name("stdin-reader".into())
+        .spawn(move || {
+            if let Err(e) = read_into_spool(input, max_line, writer, &reader_stats) {
+                eprintln!("accesslog-pubsub: reading stdin: {e}");
+            }
+            mark_input_end(&reader_end);
+        })
+        .map_err(RunError::Start)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Start)?;
+    let transient = Arc::new(TransientErrors::default());
+    let outcome = runtime.block_on(async {
+        let client = connect::publisher(config, &topic, Arc::clone(&transient)).await?;
+        tokio::spawn(end_input_after_drain(
+            terminate,
+            config.drain_timeout,
+            Arc::clone(&end_tx),
+        ));
+        let ctx = PublishContext {
+            client,
+            topic,
+            stats: Arc::clone(&stats),
+            transient,
+            input_end: end_rx,
+        };
+        Ok::<_, RunError>(publish::run(&mut spool_reader, config, ctx).await?)
+    })?;
+    Ok(match outcome {
+        Outcome::AllPublished => Finish::Clean,
+        Outcome::DeadlinePassed { unacknowledged } => Finish::Unpublished {
+            records: unacknowledged + usize::try_from(spool_reader.stats().records).unwrap_or(0),
+        },
+    })
+}
+
+/// The reader thread: stdin -> lines -> spool, until EOF. A failing spool costs the lines of
+/// that read (counted and reported), never the reading itself.
+fn read_into_spool(
+    input: impl Read,
+    max_line: usize,
+    mut writer: SpoolWriter,
+    stats: &Stats,
+) -> Result<(), SpoolError> {
+    let mut reader = LineReader::new(input, max_line);
+    let mut reported = None::<Instant>;
+    loop {
+        let chunk = match reader.next_chunk() {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("accesslog-pubsub: reading stdin failed, stopping: {e}");
+                break;
+            }
+        };
+        let received_at_us = reader::now_us();
+        let lines: Vec<LineIn<'_>> = chunk
+            .lines()
+            .map(|line| LineIn {
+                bytes: line.bytes,
+                received_at_us,
+                truncated: line.truncated,
+            })
+            .collect();
+        let count = lines.len() as u64;
+        if let Err(e) = writer.append(&lines) {
+            Stats::add(&stats.spool_write_failures, count);
+            if reported.is_none_or(|at| at.elapsed() > publish::trouble::REPEAT_AFTER) {
+                eprintln!("accesslog-pubsub: {count} lines LOST, the spool cannot be written: {e}");
+                reported = Some(Instant::now());
+            }
+        }
+        Stats::add(&stats.lines_read, count);
+        let read = reader.stats();
+        stats.blank_lines.store(read.blank_lines, Ordering::Relaxed);
+        stats
+            .truncated_lines
+            .store(read.truncated_lines, Ordering::Relaxed);
+    }
+    writer.close()
+}
+
+/// Ends the input `drain` after the first SIGTERM/SIGINT, if EOF has not come by then.
+async fn end_input_after_drain(
+    terminate: Arc<AtomicBool>,
+    drain: Duration,
+    end: Arc<watch::Sender<Option<Instant>>>,
+) {
+    while !terminate.load(Ordering::Relaxed) {
+        tokio::time::sleep(SIGNAL_POLL).await;
+    }
+    tokio::time::sleep(drain).await;
+    mark_input_end(&end);
+}
+
+/// Records that the input ended now, unless it already had.
+fn mark_input_end(end: &watch::Sender<Option<Instant>>) {
+    end.send_if_modified(|end| {
+        let first = end.is_none();
+        if first {
+            *end = Some(Instant::now());
+        }
+        first
+    });
+}
+
+/// Asks for a bigger stdin pipe; not a pipe, or not allowed: nothing changes.
+fn enlarge_stdin_pipe() {
+    // SAFETY: fcntl on fd 0 with F_SETPIPE_SZ only changes the pipe's capacity; on anything
+    // that is not a pipe it fails with EBADF/EINVAL, which is ignored.
+    unsafe {
+        libc::fcntl(0, libc::F_SETPIPE_SZ, PIPE_SIZE);
+    }
+}
+
+fn spool_options(config: &Config) -> SpoolOptions {
+    SpoolOptions {
+        max_bytes: config.spool_max_bytes,
+        full_policy: match config.spool_full_policy {
+            FullPolicySetting::DropOldest => FullPolicy::DropOldest,
+            FullPolicySetting::DropNewest => FullPolicy::DropNewest,
+        },
+        fsync: match config.spool_fsync {
+            FsyncSetting::Interval => FsyncPolicy::Interval(config.spool_fsync_interval),
+            FsyncSetting::Always => FsyncPolicy::Always,
+            FsyncSetting::Never => FsyncPolicy::Never,
+        },
+        ..SpoolOptions::new(&config.spool_dir)
+    }
+}
+
+/// What the spool records about the lines this run reads: how to parse them later.
+pub fn stream_context(config: &Config) -> spool::StreamContext {
+    spool::StreamContext {
+        format: config.format.source().to_string(),
+        host: config.host.clone(),
+    }
+}

@@ -1,0 +1,78 @@
+//! The background thread of an open spool: fdatasyncs dirty segments (`FsyncPolicy::Interval`),
+//! rescans the directory for orphans and other processes' sizes, retires finished segments.
+//! It stops when the writer and the reader are both gone.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::FsyncPolicy;
+use super::dir;
+use super::scan;
+use super::state::Shared;
+use super::stats::SpoolEvent;
+
+/// How often the directory is rescanned for orphans.
+pub(crate) const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Starts the thread; `stop` disconnects when the shared state is dropped.
+pub(crate) fn spawn(shared: &Arc<Shared>, stop: mpsc::Receiver<()>) -> io::Result<()> {
+    let sync_every = match shared.opts.fsync {
+        FsyncPolicy::Interval(d) => Some(d),
+        FsyncPolicy::Always | FsyncPolicy::Never => None,
+    };
+    let tick = sync_every.map_or(RESCAN_INTERVAL, |d| d.min(RESCAN_INTERVAL));
+    let weak = Arc::downgrade(shared);
+    thread::Builder::new()
+        .name("spool-maintenance".into())
+        .spawn(move || run(&weak, &stop, tick, sync_every))
+        .map(drop)
+}
+
+fn run(weak: &Weak<Shared>, stop: &mpsc::Receiver<()>, tick: Duration, sync: Option<Duration>) {
+    let mut last_sync = Instant::now();
+    let mut last_scan = Instant::now();
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(tick) {
+        let Some(shared) = weak.upgrade() else { return };
+        if sync.is_some_and(|d| last_sync.elapsed() >= d) {
+            last_sync = Instant::now();
+            sync_dirty(&shared);
+        }
+        if last_scan.elapsed() >= RESCAN_INTERVAL {
+            last_scan = Instant::now();
+            if let Err(e) = scan::rescan(&shared) {
+                shared.lock().tally.event(SpoolEvent::Error {
+                    what: format!("cannot scan {}: {e}", shared.dir.display()),
+                });
+            }
+        }
+        shared.lock().retire_finished(&shared);
+    }
+}
+
+/// fdatasyncs every segment written since the last sync, and the directory if a segment
+/// was created.
+fn sync_dirty(shared: &Shared) {
+    let segments = shared.lock().segments();
+    let mut errors = Vec::new();
+    if shared.dir_dirty.swap(false, Ordering::Relaxed)
+        && let Err(e) = dir::sync_dir(&shared.dir)
+    {
+        errors.push(format!("cannot fsync {}: {e}", shared.dir.display()));
+    }
+    for seg in segments {
+        if seg.dirty.swap(false, Ordering::Relaxed)
+            && let Err(e) = seg.file.sync_data()
+        {
+            errors.push(format!("cannot fdatasync {}: {e}", seg.path.display()));
+        }
+    }
+    if !errors.is_empty() {
+        let mut st = shared.lock();
+        for what in errors {
+            st.tally.event(SpoolEvent::Error { what });
+        }
+    }
+}

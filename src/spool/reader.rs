@@ -1,0 +1,224 @@
+//! The consuming side: hands out batches of records, oldest segment first, reading ahead
+//! in bounded chunks; takes acknowledgements and retires segments once done.
+
+use std::sync::Arc;
+
+use super::SegmentInfo;
+use super::ack::AckCursor;
+use super::segment::{self, Limits, Run, SpooledRecord};
+use super::state::{Pick, Segment, Shared};
+use super::stats::{SpoolEvent, SpoolStats};
+use super::SpoolError;
+
+/// Bytes read from a segment at a time.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Records handed out together, all from one segment.
+#[derive(Debug)]
+pub struct Batch {
+    /// The segment's parse context and stream id.
+    pub stream: Arc<SegmentInfo>,
+    /// The records, in order.
+    pub records: Vec<SpooledRecord>,
+    /// The bytes read (record frames); `records[i].range` is line `i` in it.
+    pub data: Vec<u8>,
+    /// Give it back to [`SpoolReader::ack`] once Pub/Sub acknowledged every record.
+    pub ticket: AckTicket,
+}
+
+impl Batch {
+    /// The bytes of line `i`.
+    pub fn line(&self, i: usize) -> &[u8] {
+        &self.data[self.records[i].range.clone()]
+    }
+
+    /// The id of record `i` as published: `<stream:016x>-<seq>`.
+    pub fn record_id(&self, i: usize) -> String {
+        self.stream.record_id(self.records[i].seq)
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Proof that a batch was handed out; consumed by [`SpoolReader::ack`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct AckTicket {
+    segment: u64,
+    batch: u64,
+}
+
+/// Hands out spooled records; used from one tokio task.
+///
+/// Reads are `pread`s from the page cache, done inline (they do not wait for input; the
+/// wait for new records is asynchronous).
+#[derive(Debug)]
+pub struct SpoolReader {
+    shared: Arc<Shared>,
+}
+
+enum Step {
+    Batch(Batch),
+    Again,
+    Wait,
+    Done,
+}
+
+impl SpoolReader {
+    pub(crate) fn new(shared: Arc<Shared>) -> SpoolReader {
+        SpoolReader { shared }
+    }
+
+    /// Waits until records are available, then returns at most `max_records` records and
+    /// about `max_bytes` of line bytes (at least one record), from one segment, oldest
+    /// segment first. `Ok(None)` once the writer is closed and every record has been
+    /// handed out. Batches handed out are never handed out again by this process.
+    pub async fn next_batch(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Option<Batch>, SpoolError> {
+        let limits = Limits {
+            max_records: max_records.max(1),
+            max_bytes,
+        };
+        loop {
+            match self.step(limits) {
+                Step::Batch(batch) => return Ok(Some(batch)),
+                Step::Done => return Ok(None),
+                Step::Again => tokio::task::yield_now().await,
+                Step::Wait => self.shared.notify.notified().await,
+            }
+        }
+    }
+
+    /// Pub/Sub acknowledged every record of the batch. Records before the oldest batch
+    /// not yet acknowledged are never sent again, even after a restart.
+    pub fn ack(&mut self, ticket: AckTicket) -> Result<(), SpoolError> {
+        let mut st = self.shared.lock();
+        let Some(e) = st.entry_mut(ticket.segment) else {
+            // Deleted by the full policy meanwhile.
+            return Ok(());
+        };
+        if !e.progress.ack(ticket.batch) {
+            return Ok(());
+        }
+        if e.finished() {
+            st.retire_finished(&self.shared);
+            return Ok(());
+        }
+        let cursor = e.progress.acked();
+        e.ack_file
+            .write(cursor)
+            .map_err(|err| SpoolError::io(e.ack_file.path(), "cannot write ack file", err))
+    }
+
+    pub fn stats(&self) -> SpoolStats {
+        self.shared.lock().stats(&self.shared)
+    }
+
+    /// Events since the last call (damage found, files set aside or adopted, segments
+    /// dropped), oldest first. At most the last 1024 are kept.
+    pub fn take_events(&mut self) -> Vec<SpoolEvent> {
+        self.shared.lock().tally.take_events()
+    }
+
+    fn step(&mut self, limits: Limits) -> Step {
+        let pick = {
+            let mut st = self.shared.lock();
+            st.retire_finished(&self.shared);
+            st.pick()
+        };
+        let (seg, pos, end) = match pick {
+            Pick::Read { seg, pos, end } => (seg, pos, end),
+            Pick::Wait => return Step::Wait,
+            Pick::Done => return Step::Done,
+        };
+        match segment::read_run(&seg.file, pos, end, limits, READ_CHUNK) {
+            Ok(run) if !run.records.is_empty() => {
+                self.hand_out(&seg, pos, run).map_or(Step::Again, Step::Batch)
+            }
+            Ok(_) => match segment::resync(&seg.file, pos, end) {
+                Ok(next) => self.skip(&seg, pos, next, None),
+                Err(e) => self.skip(&seg, pos, end, Some(e.to_string())),
+            },
+            Err(e) => self.skip(&seg, pos, end, Some(e.to_string())),
+        }
+    }
+
+    /// Registers a run read at `pos` as a batch, unless the segment was dropped meanwhile.
+    fn hand_out(&mut self, seg: &Arc<Segment>, pos: u64, run: Run) -> Option<Batch> {
+        let mut st = self.shared.lock();
+        let e = st.entry_mut(seg.id).filter(|e| e.read_pos == pos)?;
+        let first = run.records.first()?.received_at_us;
+        let next_seq = run.records.last()?.seq + 1;
+        let end = AckCursor {
+            offset: run.end,
+            next_seq,
+        };
+        let batch = e.progress.hand_out(end, Some(first), false);
+        e.read_pos = run.end;
+        e.next_seq = next_seq;
+        Some(Batch {
+            stream: Arc::clone(&seg.info),
+            records: run.records,
+            data: run.data,
+            ticket: AckTicket {
+                segment: seg.id,
+                batch,
+            },
+        })
+    }
+
+    /// Passes over unreadable bytes `pos..next` (damage, a torn tail, or a read error).
+    fn skip(&mut self, seg: &Arc<Segment>, pos: u64, next: u64, error: Option<String>) -> Step {
+        let mut st = self.shared.lock();
+        let Some(e) = st.entry_mut(seg.id).filter(|e| e.read_pos == pos) else {
+            return Step::Again;
+        };
+        let path = seg.path.clone();
+        let bytes = next - pos;
+        let torn = error.is_none() && !e.damaged && seg.sealed() && next == seg.written();
+        let event = match error {
+            Some(error) => SpoolEvent::ReadError { path, error },
+            None if torn => SpoolEvent::TornTail {
+                path,
+                offset: pos,
+                bytes,
+            },
+            None => SpoolEvent::Skipped {
+                path,
+                offset: pos,
+                bytes,
+            },
+        };
+        e.damaged |= !torn;
+        e.read_pos = next;
+        let before = e.progress.acked();
+        let cursor = AckCursor {
+            offset: next,
+            next_seq: e.next_seq,
+        };
+        e.progress.hand_out(cursor, None, true);
+        let saved = if e.progress.acked() != before && !e.finished() {
+            let path = e.ack_file.path().to_path_buf();
+            e.ack_file.write(e.progress.acked()).err().map(|err| (path, err))
+        } else {
+            None
+        };
+        st.tally.skipped_bytes += bytes;
+        st.tally.torn_tails += u64::from(torn);
+        st.tally.event(event);
+        if let Some((path, err)) = saved {
+            st.tally.event(SpoolEvent::Error {
+                what: format!("cannot write {}: {err}", path.display()),
+            });
+        }
+        Step::Again
+    }
+}

@@ -1,0 +1,256 @@
+//! The appending side: frames lines into the active segment with one `pwrite` per call,
+//! rotates segments, applies the full policy and the fsync policy, seals on close.
+
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::ack::AckCursor;
+use super::dir::{self, Stem};
+use super::segment::{self, MAX_LINE_LEN, RECORD_HEADER_LEN, SegmentHeader};
+use super::state::{Entry, Segment, Shared};
+use super::{FsyncPolicy, FullPolicy, SegmentInfo, SpoolError, SpoolStats, StreamContext};
+
+/// One line to spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineIn<'a> {
+    /// The line without its newline (longer than 16 MiB - 1 is cut and marked truncated).
+    pub bytes: &'a [u8],
+    /// When it was read, in microseconds since the Unix epoch.
+    pub received_at_us: i64,
+    /// The reader already cut it.
+    pub truncated: bool,
+}
+
+/// Appends lines; used from one plain thread (the stdin reader). Never blocks on the
+/// reader or on Pub/Sub: an append is a `pwrite` into the page cache (plus an fdatasync
+/// with `FsyncPolicy::Always`).
+#[derive(Debug)]
+pub struct SpoolWriter {
+    shared: Arc<Shared>,
+    active: Arc<Segment>,
+    /// End of the active segment's records and the next seq (the writer's own copy).
+    written: u64,
+    next_seq: u64,
+    last_created_us: u64,
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+impl SpoolWriter {
+    /// Starts this process's first segment.
+    pub(crate) fn start(shared: Arc<Shared>, ctx: StreamContext) -> Result<SpoolWriter, SpoolError> {
+        let (active, last_created_us) = new_segment(&shared, ctx, 0)?;
+        Ok(SpoolWriter {
+            written: active.written(),
+            shared,
+            active,
+            next_seq: 0,
+            last_created_us,
+            buf: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// Spools `lines` with one write and wakes the reader. When the spool is full, the full
+    /// policy applies (lines refused or oldest segments deleted, counted in
+    /// `SpoolStats::dropped_records`) and this still returns `Ok`. An error means these
+    /// lines were not spooled (the disk failed or is full).
+    pub fn append(&mut self, lines: &[LineIn<'_>]) -> Result<(), SpoolError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let incoming: u64 = lines
+            .iter()
+            .map(|l| (RECORD_HEADER_LEN + l.bytes.len().min(MAX_LINE_LEN)) as u64)
+            .sum();
+        if !self.admit(incoming, lines.len() as u64)? {
+            return Ok(());
+        }
+        self.buf.clear();
+        let mut seq = self.next_seq;
+        for l in lines {
+            let cut = l.bytes.len() > MAX_LINE_LEN;
+            let line = &l.bytes[..l.bytes.len().min(MAX_LINE_LEN)];
+            segment::encode_record(&mut self.buf, seq, l.received_at_us, l.truncated || cut, line);
+            seq += 1;
+        }
+        let seg = &self.active;
+        if let Err(e) = seg.file.write_all_at(&self.buf, self.written) {
+            // Cut a partial write so the segment ends with whole records.
+            let _ = seg.file.set_len(self.written);
+            return Err(SpoolError::io(&seg.path, "cannot write", e));
+        }
+        self.written += self.buf.len() as u64;
+        self.next_seq = seq;
+        seg.publish(self.written, seq);
+        self.shared
+            .held_bytes
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        match self.shared.opts.fsync {
+            FsyncPolicy::Always => seg
+                .file
+                .sync_data()
+                .map_err(|e| SpoolError::io(&seg.path, "cannot fdatasync", e))?,
+            FsyncPolicy::Interval(_) => seg.dirty.store(true, Ordering::Relaxed),
+            FsyncPolicy::Never => {}
+        }
+        self.shared.notify.notify_one();
+        if self.written >= self.shared.opts.segment_limit() {
+            self.rotate_to(self.context())?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one with `ctx` (configuration reload).
+    pub fn rotate(&mut self, ctx: StreamContext) -> Result<(), SpoolError> {
+        self.rotate_to(ctx)
+    }
+
+    /// End of input: seals the active segment (fdatasync unless `FsyncPolicy::Never`);
+    /// the reader ends after handing out everything.
+    pub fn close(mut self) -> Result<(), SpoolError> {
+        self.finish();
+        if matches!(self.shared.opts.fsync, FsyncPolicy::Never) {
+            return Ok(());
+        }
+        let segments = self.shared.lock().segments();
+        for seg in segments {
+            if seg.dirty.swap(false, Ordering::Relaxed) {
+                seg.file
+                    .sync_data()
+                    .map_err(|e| SpoolError::io(&seg.path, "cannot fdatasync", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counters (same as `SpoolReader::stats`).
+    pub fn stats(&self) -> SpoolStats {
+        self.shared.lock().stats(&self.shared)
+    }
+
+    fn context(&self) -> StreamContext {
+        StreamContext {
+            format: self.active.info.format.clone(),
+            host: self.active.info.host.clone(),
+        }
+    }
+
+    fn rotate_to(&mut self, ctx: StreamContext) -> Result<(), SpoolError> {
+        let (next, created) = new_segment(&self.shared, ctx, self.last_created_us)?;
+        self.last_created_us = created;
+        let old = std::mem::replace(&mut self.active, next);
+        self.written = self.active.written();
+        self.next_seq = 0;
+        old.seal();
+        self.shared.lock().retire_finished(&self.shared);
+        self.shared.notify.notify_one();
+        Ok(())
+    }
+
+    /// Whether `n` lines of `incoming` bytes may be written, making room under
+    /// `DropOldest`; refused lines are counted as dropped.
+    fn admit(&mut self, incoming: u64, n: u64) -> Result<bool, SpoolError> {
+        let max = self.shared.opts.max_bytes;
+        let mut rotated = false;
+        while self.shared.used_bytes() + incoming > max {
+            if matches!(self.shared.opts.full_policy, FullPolicy::DropOldest) {
+                let dropped = self.shared.lock().drop_oldest(&self.shared, self.active.id);
+                if dropped {
+                    continue;
+                }
+                if !rotated && self.next_seq > 0 {
+                    rotated = true;
+                    self.rotate_to(self.context())?;
+                    continue;
+                }
+            }
+            self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn finish(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.active.seal();
+            self.shared.lock().writer_closed = true;
+            self.shared.notify.notify_one();
+        }
+    }
+}
+
+impl Drop for SpoolWriter {
+    /// Like `close` without the final fdatasync: the files are left as a crash leaves them.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Creates, locks and registers a new own segment named after a time later than `after`.
+fn new_segment(
+    shared: &Shared,
+    ctx: StreamContext,
+    after: u64,
+) -> Result<(Arc<Segment>, u64), SpoolError> {
+    let stream = getrandom::u64().map_err(|error| SpoolError::Random {
+        path: shared.dir.clone(),
+        error,
+    })?;
+    let created = now_us().max(after + 1);
+    let stem = Stem::new(created, stream);
+    let header = SegmentHeader {
+        stream,
+        created_us: i64::try_from(created).unwrap_or(i64::MAX),
+        format: ctx.format,
+        host: ctx.host,
+    };
+    let bytes = header.encode();
+    let path = stem.seg(&shared.dir);
+    let file = dir::create_segment(&shared.dir, &stem, &bytes)
+        .map_err(|e| SpoolError::io(&path, "cannot create segment", e))?;
+    match shared.opts.fsync {
+        FsyncPolicy::Always => file
+            .sync_data()
+            .and_then(|()| dir::sync_dir(&shared.dir))
+            .map_err(|e| SpoolError::io(&shared.dir, "cannot fsync", e))?,
+        FsyncPolicy::Interval(_) => shared.dir_dirty.store(true, Ordering::Relaxed),
+        FsyncPolicy::Never => {}
+    }
+    let info = Arc::new(SegmentInfo {
+        stream,
+        created_us: header.created_us,
+        format: header.format,
+        host: header.host,
+    });
+    let start = bytes.len() as u64;
+    let seg = Arc::new(Segment::new(
+        &shared.dir,
+        stem,
+        info,
+        file,
+        (start, 0),
+        false,
+    ));
+    if matches!(shared.opts.fsync, FsyncPolicy::Interval(_)) {
+        seg.dirty.store(true, Ordering::Relaxed);
+    }
+    let acked = AckCursor {
+        offset: start,
+        next_seq: 0,
+    };
+    shared.held_bytes.fetch_add(start, Ordering::Relaxed);
+    shared
+        .lock()
+        .insert(Entry::new(Arc::clone(&seg), acked, &shared.dir, false));
+    Ok((seg, created))
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
