@@ -362,14 +362,14 @@ pub fn load(config_path: Option<&Path>, flags: &Settings) -> Result<Config, Conf
 
     let attributes = check_attributes(&settings.attributes, &settings.attribute_fields, &format)
         .map_err(|(key, message)| invalid(key, false, message))?;
-    if let Some(field) = &settings.ordering_key_field {
-        if !format.columns().iter().any(|c| &c.name == field) {
-            return Err(invalid(
-                "ordering_key_field",
-                flags.ordering_key_field.is_some(),
-                unknown_field(field, &format),
-            ));
-        }
+    if let Some(field) = &settings.ordering_key_field
+        && !format.columns().iter().any(|c| &c.name == field)
+    {
+        return Err(invalid(
+            "ordering_key_field",
+            flags.ordering_key_field.is_some(),
+            unknown_field(field, &format),
+        ));
     }
 
     Ok(Config {

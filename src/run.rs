@@ -51,7 +51,7 @@ pub enum Finish {
     /// Everything read was published.
     Clean,
     /// The shutdown deadline passed with records not yet published (they are in the spool).
-    Unpublished { records: usize },
+    Unpublished { records: u64 },
 }
 
 /// Runs the piped logger on `input` until the input ends and the shutdown is done.
@@ -105,8 +105,8 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
     })?;
     Ok(match outcome {
         Outcome::AllPublished => Finish::Clean,
-        Outcome::DeadlinePassed { unacknowledged } => Finish::Unpublished {
-            records: unacknowledged + usize::try_from(spool_reader.stats().records).unwrap_or(0),
+        Outcome::DeadlinePassed => Finish::Unpublished {
+            records: spool_reader.stats().records,
         },
     })
 }

@@ -196,7 +196,7 @@ proptest! {
         let (text, utf8) = expected(&request);
         all_utf8 &= utf8;
         prop_assert_eq!(&rec["request"], text.as_str());
-        prop_assert_eq!(&rec["invalid_utf8"], all_utf8 == false);
+        prop_assert_eq!(&rec["invalid_utf8"], &Value::Bool(!all_utf8));
     }
 
     #[test]

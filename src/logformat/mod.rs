@@ -56,13 +56,28 @@
 //! `method` and `method_2`). Modifiers (`<`, `>`, status conditions) do not change names,
 //! except that `%<s` is `original_status`. `%X` keeps its `-` (connection closed) as a value.
 //!
+//! # Values
+//!
+//! Text fields are unescaped as `ap_escape_logitem` escaped them (httpd escapes every text
+//! item, not only `%r`/`%i`/`%o`); `-` is null, `""` stays `""`, and `%u`'s `""` (httpd's
+//! empty user name) is `""`. `%q` without a query (nothing logged) is null; `%X` keeps `-`.
+//! Integers: `-` is null, anything that is not a number (`abc`, overflow) makes the line a
+//! parse error. Text that is not UTF-8 after unescaping gets U+FFFD and the record gets
+//! `invalid_utf8: true` and `raw`.
+//!
 //! # Record keys
 //!
 //! A record carries `id`, `host`, `received_at`, the format's columns in format order, then
 //! `truncated` and `invalid_utf8` (always `true`/`false`) and `raw` (the line, only when
 //! `invalid_utf8` is true, else null). A line that does not match carries only `id`, `host`,
-//! `received_at`, `raw`, `parse_error` and, when set, `truncated`. [`LogFormat::columns`]
-//! lists all of these.
+//! `received_at`, `raw`, `parse_error` (what did not match, with a 1-based byte column) and,
+//! when set, `truncated`. [`LogFormat::columns`] lists all of these.
+//!
+//! # Limits
+//!
+//! A field ends at the *first* occurrence of the literal after it, so that literal must not
+//! occur in the field (`%v:%p` cannot carry an IPv6 `%v`; quoted fields are safe, as httpd
+//! escapes `"` in them). A strftime `%t` without `%z` is read as this machine's local time.
 
 mod compile;
 mod directive;

@@ -116,10 +116,10 @@ pub async fn publisher(
         Endpoint::Custom(url) => builder.with_endpoint(url),
         Endpoint::Google => builder,
     };
-    if !matches!(config.endpoint, Endpoint::Emulator(_)) {
-        if let Some(path) = &config.credentials_file {
-            builder = builder.with_credentials(credentials_from_file(path)?);
-        }
+    if let Some(path) = &config.credentials_file
+        && !matches!(config.endpoint, Endpoint::Emulator(_))
+    {
+        builder = builder.with_credentials(credentials_from_file(path)?);
     }
     builder
         .build()

@@ -49,8 +49,8 @@ const BATCH_LINE_BYTES: usize = 4 << 20;
 pub enum Outcome {
     /// Input ended and every record read was acknowledged by Pub/Sub.
     AllPublished,
-    /// The shutdown deadline passed with this many records handed out but not acknowledged.
-    DeadlinePassed { unacknowledged: usize },
+    /// The shutdown deadline passed with records not acknowledged (they stay in the spool).
+    DeadlinePassed,
 }
 
 /// What the publish loop needs from the rest of the program.
@@ -163,7 +163,7 @@ pub async fn run(
                 }
             }
             _ = sleep_until(deadline.unwrap_or(far_future)), if deadline.is_some() => {
-                return Ok(Outcome::DeadlinePassed { unacknowledged: in_flight_records });
+                return Ok(Outcome::DeadlinePassed);
             }
             _ = reporter.tick() => {
                 let transient = ctx.transient.since(reporter.last_report().into_std());
