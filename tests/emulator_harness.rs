@@ -50,7 +50,7 @@ fn publish_and_pull_round_trip() {
         format!("http://127.0.0.1:{}", emulator.port())
     );
     emulator.create_topic("harness-topic");
-    emulator.create_subscription("harness-sub", "harness-topic");
+    emulator.create_subscription_with_ack_deadline("harness-sub", "harness-topic", 10);
     assert!(emulator.topic_exists("harness-topic"));
     assert!(!emulator.topic_exists("other-topic"));
 
@@ -84,8 +84,10 @@ fn publish_and_pull_round_trip() {
     assert_eq!(pulled[0].json()["path"], "/a?b=c");
     assert_eq!(pulled[1].json()["ua"], "caf\u{e9} \"x\"");
 
-    // Everything was acked: nothing comes back.
-    assert!(emulator.pull_all("harness-sub", 0, PULL_TIMEOUT).is_empty());
+    // Everything was acked: nothing comes back, even after the 10 s ack deadline.
+    std::thread::sleep(Duration::from_secs(11));
+    let again = emulator.pull_all("harness-sub", 0, PULL_TIMEOUT);
+    assert!(again.is_empty(), "redelivered, so not acked: {again:?}");
 }
 
 #[test]
@@ -161,6 +163,43 @@ fn kill_then_start_again_on_the_same_port() {
     assert!(emulator.topic_exists("again-topic"));
 }
 
+/// Sends `GET /` on a raw connection and returns the first reply line, or None if nothing
+/// came within a second.
+fn first_reply_line(port: u16) -> Option<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("set timeout");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).ok()?;
+    Some(line)
+}
+
+#[test]
+fn freeze_hangs_and_thaw_resumes() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    let port = emulator.port();
+    assert!(first_reply_line(port).is_some_and(|l| l.contains("200")));
+    emulator.freeze();
+    assert_eq!(first_reply_line(port), None, "a frozen emulator answered");
+    emulator.thaw();
+    assert!(first_reply_line(port).is_some_and(|l| l.contains("200")));
+    // Dropping a frozen emulator must still end it.
+    emulator.freeze();
+    let group = emulator.process_group().expect("running");
+    drop(emulator);
+    assert!(
+        !group_alive(group),
+        "frozen process group {group} survived drop"
+    );
+}
+
 #[test]
 fn start_on_a_chosen_port() {
     let port = free_port();
@@ -211,4 +250,40 @@ fn drop_and_stop_leave_no_process() {
 #[test]
 fn binary_path_points_at_the_built_program() {
     assert!(binary().is_file(), "{} missing", binary().display());
+}
+
+/// Runs one test of this binary again in a child process with gcloud off the PATH.
+fn run_without_gcloud(test: &str, ci: Option<&str>) -> (bool, String) {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("current exe"));
+    command
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("PATH", "/nonexistent")
+        .env_remove("CI");
+    if let Some(value) = ci {
+        command.env("CI", value);
+    }
+    let output = command.output().expect("run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn missing_gcloud_skips_locally_and_fails_in_ci() {
+    let (ok, text) = run_without_gcloud("start_on_a_chosen_port", None);
+    assert!(ok, "a missing emulator must skip outside CI:\n{text}");
+    assert!(
+        text.contains("SKIPPED: start_on_a_chosen_port: gcloud pubsub emulator not found"),
+        "no SKIPPED line:\n{text}"
+    );
+
+    let (ok, text) = run_without_gcloud("start_on_a_chosen_port", Some("true"));
+    assert!(!ok, "a missing emulator must fail in CI:\n{text}");
+    assert!(
+        text.contains("CI must have it installed"),
+        "no CI message:\n{text}"
+    );
 }

@@ -158,7 +158,10 @@ impl Progress {
         let Some(i) = no.checked_sub(self.front_no) else {
             return false;
         };
-        match usize::try_from(i).ok().and_then(|i| self.pending.get_mut(i)) {
+        match usize::try_from(i)
+            .ok()
+            .and_then(|i| self.pending.get_mut(i))
+        {
             Some(p) => p.acked = true,
             None => return false,
         }

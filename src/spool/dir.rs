@@ -190,15 +190,14 @@ pub(crate) fn clean(dir: &Path, item: &Listed) -> io::Result<()> {
         Listed::Ack(stem) if !stem.seg(dir).try_exists()? => remove_if_exists(&stem.ack(dir)),
         Listed::Tmp(stem) => {
             let path = stem.tmp(dir);
-            let Ok(Claim::Claimed(file)) = try_claim(&path) else {
-                return Ok(());
-            };
-            let age = file
-                .metadata()?
-                .modified()
+            // Only old files are even locked, so a creation in progress is never disturbed.
+            let age = fs::metadata(&path)
+                .and_then(|m| m.modified())
                 .ok()
                 .and_then(|m| SystemTime::now().duration_since(m).ok());
-            if age.is_some_and(|a| a > STALE_TMP_AGE) {
+            if age.is_some_and(|a| a > STALE_TMP_AGE)
+                && let Claim::Claimed(_) = try_claim(&path)?
+            {
                 remove_if_exists(&path)?;
             }
             Ok(())

@@ -15,7 +15,10 @@ pub enum SpoolError {
         error: io::Error,
     },
     #[error("spool {}: cannot get random bytes for a stream id: {error}", path.display())]
-    Random { path: PathBuf, error: getrandom::Error },
+    Random {
+        path: PathBuf,
+        error: getrandom::Error,
+    },
 }
 
 impl SpoolError {

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use super::SegmentInfo;
+use super::SpoolError;
 use super::ack::AckCursor;
 use super::segment::{self, Limits, Run, SpooledRecord};
 use super::state::{Pick, Segment, Shared};
 use super::stats::{SpoolEvent, SpoolStats};
-use super::SpoolError;
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -78,6 +78,9 @@ impl SpoolReader {
     /// about `max_bytes` of line bytes (at least one record), from one segment, oldest
     /// segment first. `Ok(None)` once the writer is closed and every record has been
     /// handed out. Batches handed out are never handed out again by this process.
+    ///
+    /// Cancel safe (may be a `tokio::select!` branch): a batch is taken from the spool
+    /// only in the poll that returns it.
     pub async fn next_batch(
         &mut self,
         max_records: usize,
@@ -140,9 +143,9 @@ impl SpoolReader {
             Pick::Done => return Step::Done,
         };
         match segment::read_run(&seg.file, pos, end, limits, READ_CHUNK) {
-            Ok(run) if !run.records.is_empty() => {
-                self.hand_out(&seg, pos, run).map_or(Step::Again, Step::Batch)
-            }
+            Ok(run) if !run.records.is_empty() => self
+                .hand_out(&seg, pos, run)
+                .map_or(Step::Again, Step::Batch),
             Ok(_) => match segment::resync(&seg.file, pos, end) {
                 Ok(next) => self.skip(&seg, pos, next, None),
                 Err(e) => self.skip(&seg, pos, end, Some(e.to_string())),
@@ -207,7 +210,10 @@ impl SpoolReader {
         e.progress.hand_out(cursor, None, true);
         let saved = if e.progress.acked() != before && !e.finished() {
             let path = e.ack_file.path().to_path_buf();
-            e.ack_file.write(e.progress.acked()).err().map(|err| (path, err))
+            e.ack_file
+                .write(e.progress.acked())
+                .err()
+                .map(|err| (path, err))
         } else {
             None
         };

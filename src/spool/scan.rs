@@ -44,8 +44,7 @@ pub(crate) fn rescan(shared: &Shared) -> io::Result<()> {
             std::fs::metadata(&path).map(|m| Claim::InUse(m.len()))
         };
         match claimed {
-            Ok(Claim::Claimed(file)) => match adopt_file(shared, stem.clone(), file, &mut events)
-            {
+            Ok(Claim::Claimed(file)) => match adopt_file(shared, stem.clone(), file, &mut events) {
                 Ok(entry) => adopted.push(entry),
                 Err(e) => events.push(SpoolEvent::ReadError {
                     path,
@@ -128,8 +127,8 @@ fn adopt_file(
             start
         }
     };
-    let end_seq = segment::last_record(&file, acked.offset, len)?
-        .map_or(acked.next_seq, |h| h.seq + 1);
+    let end_seq =
+        segment::last_record(&file, acked.offset, len)?.map_or(acked.next_seq, |h| h.seq + 1);
     events.push(SpoolEvent::Adopted {
         path,
         records: end_seq.saturating_sub(acked.next_seq),
@@ -140,13 +139,6 @@ fn adopt_file(
         format: header.format,
         host: header.host,
     });
-    let seg = Segment::new(
-        &shared.dir,
-        stem,
-        info,
-        file,
-        (len, end_seq),
-        true,
-    );
+    let seg = Segment::new(&shared.dir, stem, info, file, (len, end_seq), true);
     Ok(Entry::new(Arc::new(seg), acked, &shared.dir, damaged))
 }

@@ -416,14 +416,20 @@ mod tests {
         };
         let bytes = header.encode();
         let f = file_with(&bytes);
-        let (read, len) = SegmentHeader::read(&f, bytes.len() as u64).unwrap().unwrap();
+        let (read, len) = SegmentHeader::read(&f, bytes.len() as u64)
+            .unwrap()
+            .unwrap();
         assert_eq!(read, header);
         assert_eq!(len, bytes.len() as u64);
         for i in [0, 9, 13, 20, 41, bytes.len() - 1] {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;
             let f = file_with(&bad);
-            assert_eq!(SegmentHeader::read(&f, bad.len() as u64).unwrap(), None, "byte {i}");
+            assert_eq!(
+                SegmentHeader::read(&f, bad.len() as u64).unwrap(),
+                None,
+                "byte {i}"
+            );
         }
         assert_eq!(SegmentHeader::read(&file_with(b""), 0).unwrap(), None);
     }
@@ -441,7 +447,11 @@ mod tests {
             max_bytes: 100,
         };
         let run = read_run(&f, 0, end, small, 64).unwrap();
-        assert_eq!(run.records.len(), 1, "a first record over the limits comes alone");
+        assert_eq!(
+            run.records.len(),
+            1,
+            "a first record over the limits comes alone"
+        );
         assert_eq!(run.records[0].range.len(), 10_000);
         let one = Limits {
             max_records: 1,

@@ -171,9 +171,7 @@ impl State {
                 pos: e.read_pos,
                 end: e.seg.written(),
             },
-            None if self.writer_closed && self.entries.iter().all(|e| e.seg.sealed()) => {
-                Pick::Done
-            }
+            None if self.writer_closed && self.entries.iter().all(|e| e.seg.sealed()) => Pick::Done,
             None => Pick::Wait,
         }
     }

@@ -103,12 +103,9 @@ impl fmt::Display for SpoolEvent {
                 "spool: {}: read error, rest of the segment skipped: {error}",
                 path.display()
             ),
-            SpoolEvent::SetAside { from, to } => write!(
-                f,
-                "spool: {} set aside as {}",
-                from.display(),
-                to.display()
-            ),
+            SpoolEvent::SetAside { from, to } => {
+                write!(f, "spool: {} set aside as {}", from.display(), to.display())
+            }
             SpoolEvent::Dropped { path, records } => write!(
                 f,
                 "spool full: deleted {} ({records} records lost)",

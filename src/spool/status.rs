@@ -98,7 +98,8 @@ pub fn status(dir: &Path) -> Result<SpoolStatus, SpoolError> {
                 };
                 out.records += s.records;
                 out.bytes += s.bytes;
-                out.oldest_received_at_us = min_opt(out.oldest_received_at_us, s.oldest_received_at_us);
+                out.oldest_received_at_us =
+                    min_opt(out.oldest_received_at_us, s.oldest_received_at_us);
                 out.segments.push(s);
             }
             Listed::Damaged(path) => out.set_aside.push(path),

@@ -40,7 +40,10 @@ pub struct SpoolWriter {
 
 impl SpoolWriter {
     /// Starts this process's first segment.
-    pub(crate) fn start(shared: Arc<Shared>, ctx: StreamContext) -> Result<SpoolWriter, SpoolError> {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        ctx: StreamContext,
+    ) -> Result<SpoolWriter, SpoolError> {
         let (active, last_created_us) = new_segment(&shared, ctx, 0)?;
         Ok(SpoolWriter {
             written: active.written(),
@@ -73,7 +76,13 @@ impl SpoolWriter {
         for l in lines {
             let cut = l.bytes.len() > MAX_LINE_LEN;
             let line = &l.bytes[..l.bytes.len().min(MAX_LINE_LEN)];
-            segment::encode_record(&mut self.buf, seq, l.received_at_us, l.truncated || cut, line);
+            segment::encode_record(
+                &mut self.buf,
+                seq,
+                l.received_at_us,
+                l.truncated || cut,
+                line,
+            );
             seq += 1;
         }
         let seg = &self.active;

@@ -114,6 +114,21 @@ impl Emulator {
         self.terminate(libc::SIGKILL);
     }
 
+    /// Freezes the emulator (SIGSTOP to its process group): connections are accepted by the
+    /// kernel but nothing answers, like a hung server. `thaw` undoes it.
+    pub fn freeze(&self) {
+        if let Some(pgid) = self.process_group() {
+            signal_group(pgid, libc::SIGSTOP);
+        }
+    }
+
+    /// Lets a frozen emulator run again (SIGCONT).
+    pub fn thaw(&self) {
+        if let Some(pgid) = self.process_group() {
+            signal_group(pgid, libc::SIGCONT);
+        }
+    }
+
     /// Starts a stopped emulator again on the same port and data dir. The emulator keeps no
     /// topics or subscriptions across restarts: create them again.
     pub fn start_again(&mut self) {
@@ -388,6 +403,8 @@ impl Emulator {
         };
         let pgid = child_pgid(&child);
         signal_group(pgid, signal);
+        // A frozen group only acts on SIGTERM once it runs again.
+        signal_group(pgid, libc::SIGCONT);
         let mut deadline = Instant::now() + STOP_GRACE;
         let mut escalated = signal == libc::SIGKILL;
         loop {

@@ -1,0 +1,315 @@
+//! The piped logger against a real Pub/Sub emulator: what arrives is what `parse` prints,
+//! with the configured attributes; outages and restarts of Pub/Sub lose nothing; a missing
+//! topic is a clear error.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Seek, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Emulator, Pulled, binary};
+use serde_json::Value;
+
+const PULL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `n` combined-format lines, all different, a few of them odd.
+fn sample_lines(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 50 {
+            7 => format!(
+                "203.0.113.{} - user{i} [25/Nov/2026:10:00:{:02} +0100] \"-\" 408 - \"-\" \"-\"",
+                i % 250,
+                i % 60
+            ),
+            13 => format!("this line #{i} is not an access log line"),
+            21 => format!(
+                "2001:db8::{:x} - alice [25/Nov/2026:10:00:{:02} +0100] \"POST /api/v1/items?id={i} HTTP/2.0\" 201 {} \"https://www.example.com/\" \"curl/8.5 \\\"quoted\\\"\"",
+                i, i % 60, i * 3
+            ),
+            _ => format!(
+                "198.51.100.{} - - [25/Nov/2026:10:{:02}:{:02} +0100] \"GET /page/{i}?q=x HTTP/1.1\" {} {} \"https://www.example.com/from/{i}\" \"Mozilla/5.0 (X11; Linux x86_64) test/{i}\"",
+                i % 250,
+                (i / 60) % 60,
+                i % 60,
+                if i % 10 == 0 { 404 } else { 200 },
+                1000 + i
+            ),
+        })
+        .collect()
+}
+
+fn write_lines(stdin: &mut ChildStdin, lines: &[String]) {
+    for line in lines {
+        writeln!(stdin, "{line}").expect("write a line into the logger's stdin");
+    }
+    stdin.flush().expect("flush the logger's stdin");
+}
+
+/// The logger publishing to `topic` of `emulator_host`, with its stdin a pipe we write.
+fn start_logger(emulator_host: &str, topic: &str, spool: &Path, extra: &[&str]) -> Child {
+    Command::new(binary())
+        .args(["--project", "test", "--topic", topic, "--spool-dir"])
+        .arg(spool)
+        .args(extra)
+        .env("PUBSUB_EMULATOR_HOST", emulator_host)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accesslog-pubsub")
+}
+
+fn finish(mut child: Child) -> Output {
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait for accesslog-pubsub")
+}
+
+/// What `parse` prints for `lines`, without the per-run keys. The lines go in through a
+/// file, so parse's output cannot fill its pipe while we are still writing.
+fn parse_output(lines: &[String]) -> Vec<Value> {
+    let mut input = tempfile::tempfile().expect("temp file");
+    for line in lines {
+        writeln!(input, "{line}").expect("write the lines");
+    }
+    input.rewind().expect("rewind");
+    let out = Command::new(binary())
+        .arg("parse")
+        .stdin(input)
+        .output()
+        .expect("run accesslog-pubsub parse");
+    assert!(out.status.success(), "parse failed: {:?}", out);
+    let records: Vec<Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("parse prints JSON"))
+        .collect();
+    assert_eq!(records.len(), lines.len());
+    records.into_iter().map(without_run_keys).collect()
+}
+
+/// Records as sorted JSON texts, to compare two sets of records regardless of order.
+fn sorted_texts(records: impl IntoIterator<Item = Value>) -> Vec<String> {
+    let mut texts: Vec<String> = records.into_iter().map(|r| r.to_string()).collect();
+    texts.sort();
+    texts
+}
+
+/// The record without `id` and `received_at`, which differ between two runs of the same line.
+fn without_run_keys(mut record: Value) -> Value {
+    let object = record.as_object_mut().expect("a record is a JSON object");
+    object.remove("id");
+    object.remove("received_at");
+    record
+}
+
+/// Distinct record ids among `pulled`; panics if a message is not a record.
+fn ids(pulled: &[Pulled]) -> BTreeSet<String> {
+    pulled
+        .iter()
+        .map(|p| {
+            p.json()["id"]
+                .as_str()
+                .expect("every record has an id")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_line_arrives_once_as_the_record_parse_prints_with_the_configured_attributes() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    emulator.create_topic("access-log");
+    emulator.create_subscription("access-log-sub", "access-log");
+    let spool = tempfile::tempdir().expect("spool dir");
+    let lines = sample_lines(3000);
+
+    let mut logger = start_logger(
+        &emulator.host_port(),
+        "access-log",
+        spool.path(),
+        &[
+            "--attribute",
+            "env=test",
+            "--attribute-field",
+            "status",
+            "--attribute-field",
+            "method",
+        ],
+    );
+    write_lines(logger.stdin.as_mut().expect("stdin"), &lines);
+    let out = finish(logger);
+    assert!(
+        out.status.success(),
+        "logger failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let pulled = emulator.pull_all("access-log-sub", lines.len(), PULL_TIMEOUT);
+    assert_eq!(pulled.len(), lines.len(), "exactly one message per line");
+    assert_eq!(ids(&pulled).len(), lines.len(), "ids are unique");
+
+    assert_eq!(
+        sorted_texts(pulled.iter().map(|p| without_run_keys(p.json()))),
+        sorted_texts(parse_output(&lines)),
+        "the published records are what `parse` prints for the same lines"
+    );
+    for message in &pulled {
+        let record = message.json();
+        assert_eq!(
+            message.attributes.get("env").map(String::as_str),
+            Some("test")
+        );
+        for field in ["status", "method"] {
+            let value = record.get(field).filter(|v| !v.is_null());
+            let want = value.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            assert_eq!(
+                message.attributes.get(field),
+                want.as_ref(),
+                "attribute {field}"
+            );
+        }
+    }
+    let errors = pulled
+        .iter()
+        .filter(|p| p.json().get("parse_error").is_some())
+        .count();
+    assert_eq!(
+        errors,
+        lines.len() / 50,
+        "the garbage lines arrive as parse errors"
+    );
+    assert!(
+        std::fs::read_dir(spool.path())
+            .expect("spool dir")
+            .all(|e| {
+                e.map(|e| !e.file_name().to_string_lossy().ends_with(".seg"))
+                    .unwrap_or(true)
+            }),
+        "the spool is empty once everything was acknowledged"
+    );
+}
+
+#[test]
+fn lines_read_while_pubsub_is_down_arrive_once_it_is_up() {
+    let Some(mut emulator) = Emulator::start() else {
+        return;
+    };
+    let port = emulator.port();
+    emulator.stop();
+    let spool = tempfile::tempdir().expect("spool dir");
+    let lines = sample_lines(500);
+
+    let mut logger = start_logger(
+        &format!("127.0.0.1:{port}"),
+        "late-topic",
+        spool.path(),
+        &["--shutdown-timeout", "60s"],
+    );
+    write_lines(logger.stdin.as_mut().expect("stdin"), &lines);
+    std::thread::sleep(Duration::from_secs(3));
+    emulator.start_again();
+    emulator.create_topic("late-topic");
+    emulator.create_subscription("late-sub", "late-topic");
+    let out = finish(logger);
+    assert!(
+        out.status.success(),
+        "logger failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let pulled = emulator.pull_all("late-sub", lines.len(), PULL_TIMEOUT);
+    assert_eq!(ids(&pulled).len(), lines.len(), "every line arrives");
+}
+
+#[test]
+fn killing_and_restarting_pubsub_mid_run_loses_nothing() {
+    let Some(mut emulator) = Emulator::start() else {
+        return;
+    };
+    emulator.create_topic("restart-topic");
+    emulator.create_subscription("restart-sub", "restart-topic");
+    let spool = tempfile::tempdir().expect("spool dir");
+    let lines = sample_lines(1500);
+    let (before, rest) = lines.split_at(500);
+    let (during, after) = rest.split_at(500);
+
+    let mut logger = start_logger(
+        &emulator.host_port(),
+        "restart-topic",
+        spool.path(),
+        &["--shutdown-timeout", "60s"],
+    );
+    let stdin = logger.stdin.as_mut().expect("stdin");
+    write_lines(stdin, before);
+    // What the first emulator accepted must be pulled from it: it forgets everything when killed.
+    let mut pulled = emulator.pull_all("restart-sub", before.len(), PULL_TIMEOUT);
+    emulator.kill();
+    write_lines(stdin, during);
+    std::thread::sleep(Duration::from_secs(2));
+    emulator.start_again();
+    emulator.create_topic("restart-topic");
+    emulator.create_subscription("restart-sub", "restart-topic");
+    write_lines(stdin, after);
+    let out = finish(logger);
+    assert!(
+        out.status.success(),
+        "logger failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pulled.extend(emulator.pull_all("restart-sub", during.len() + after.len(), PULL_TIMEOUT));
+
+    let distinct = ids(&pulled);
+    assert_eq!(distinct.len(), lines.len(), "every line read arrives");
+    println!(
+        "{} messages for {} lines: {} duplicates",
+        pulled.len(),
+        lines.len(),
+        pulled.len() - distinct.len()
+    );
+}
+
+#[test]
+fn a_missing_topic_is_one_clear_error_and_a_failing_exit_after_the_shutdown_timeout() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    let spool = tempfile::tempdir().expect("spool dir");
+    let lines = sample_lines(20);
+
+    let started = Instant::now();
+    let mut logger = start_logger(
+        &emulator.host_port(),
+        "no-such-topic",
+        spool.path(),
+        &["--shutdown-timeout", "2s"],
+    );
+    write_lines(logger.stdin.as_mut().expect("stdin"), &lines);
+    let out = finish(logger);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the shutdown timeout"
+    );
+    assert!(
+        stderr.contains("topic projects/test/topics/no-such-topic does not exist"),
+        "stderr names the topic: {stderr}"
+    );
+    assert!(
+        stderr.contains("20 records not yet published"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    let trouble_lines = stderr
+        .lines()
+        .filter(|l| l.contains("does not exist"))
+        .count();
+    assert_eq!(trouble_lines, 1, "the error is rate-limited: {stderr}");
+}
