@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::{Dur, Settings};
 
 /// Ships Apache httpd access logs from a `CustomLog "|..."` pipe to Google Cloud Pub/Sub.
 ///
@@ -33,4 +33,23 @@ pub enum Command {
     Parse,
     /// Print the BigQuery table schema (JSON) of the records for the configured format
     Schema,
+    /// Look into the disk spool (--spool-dir), check it, or send what is left in it
+    Spool {
+        #[command(subcommand)]
+        action: SpoolAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpoolAction {
+    /// Records not yet published, bytes, the oldest record's age, files set aside
+    Status,
+    /// Check every checksum of every spool file; exit 1 if anything is damaged
+    Verify,
+    /// Publish what no running logger holds, then exit (0 once all is acknowledged)
+    Replay {
+        /// Stop after this long, leaving the rest in the spool [default: no limit]
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<Dur>,
+    },
 }

@@ -30,4 +30,5 @@ pub mod report;
 pub mod run;
 pub mod schema;
 pub mod spool;
+pub mod spool_command;
 pub mod stats;

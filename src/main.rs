@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use accesslog_pubsub::cli::{Cli, Command};
+use accesslog_pubsub::cli::{Cli, Command, SpoolAction};
 use accesslog_pubsub::config::{self, Config};
 use accesslog_pubsub::publish::connect::ConnectError;
 use accesslog_pubsub::run::{self, Finish, RunError};
+use accesslog_pubsub::spool_command::{self, ReplayEnd, SpoolCommandError};
 use accesslog_pubsub::{parse_command, schema};
 
 /// Exit code for a refused command line or configuration.
@@ -43,6 +44,31 @@ fn main() -> ExitCode {
         Some(Command::Schema) => {
             println!("{}", schema::bigquery_schema(&config.format));
             ExitCode::SUCCESS
+        }
+        Some(Command::Spool { action }) => spool(&config, action),
+    }
+}
+
+/// `spool status | verify | replay`.
+fn spool(config: &Config, action: SpoolAction) -> ExitCode {
+    let mut out = io::stdout().lock();
+    let result = match action {
+        SpoolAction::Status => spool_command::status(config, &mut out).map(|()| true),
+        SpoolAction::Verify => spool_command::verify(config, &mut out),
+        SpoolAction::Replay { timeout } => {
+            spool_command::replay(config, timeout.map(|t| t.0)).map(|end| end == ReplayEnd::Done)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e @ SpoolCommandError::Connect(ConnectError::MissingTopic)) => {
+            eprintln!("accesslog-pubsub: spool: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(e) => {
+            eprintln!("accesslog-pubsub: spool: {e}");
+            ExitCode::FAILURE
         }
     }
 }

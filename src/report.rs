@@ -1,16 +1,27 @@
-//! The periodic one-line summary on stderr (Apache's error log).
+//! What the piped logger says on stderr (Apache's error log) besides publish errors.
 //!
-//! Every `report_interval` the counters are compared with the previous report. A line is
-//! printed only when something is wrong (publish failures, Pub/Sub unreachable, lines lost
-//! or dropped, a backlog building up in the spool), or always with `verbose`.
+//! - [`Reporter`]: the periodic one-line summary. Every `report_interval` the counters are
+//!   compared with the previous report. A line is printed only when something is wrong
+//!   (publish failures, Pub/Sub unreachable, lines lost or dropped, a backlog building up in
+//!   the spool), or always with `verbose`.
+//! - [`Notices`]: the spool's events (a dead process's segments adopted, damage cut off or
+//!   set aside, the spool full), printed as they happen, at most [`NOTICE_BUDGET`] lines per
+//!   [`NOTICE_PERIOD`] plus one saying how many were held back; drops for a full spool are
+//!   summed into one line per [`NOTICE_PERIOD`].
 
 use std::time::Duration;
 
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
+use crate::config::{Config, FullPolicySetting};
 use crate::reader;
-use crate::spool::SpoolStats;
+use crate::spool::{SpoolEvent, SpoolReader, SpoolStats};
 use crate::stats::{Snapshot, Stats};
+
+/// Spool event lines printed per [`NOTICE_PERIOD`] at most.
+pub const NOTICE_BUDGET: usize = 10;
+/// The period of the spool events' budget, and of the lines about drops.
+pub const NOTICE_PERIOD: Duration = Duration::from_secs(30);
 
 /// A spool backlog whose oldest record is older than this is trouble worth a line.
 const BACKLOG_AGE: Duration = Duration::from_secs(60);
@@ -103,5 +114,169 @@ impl Reporter {
             line.push_str(&t);
         }
         Some(line)
+    }
+}
+
+/// Prints the spool's events, rate-limited.
+#[derive(Debug, Default)]
+pub struct Notices {
+    window_start: Option<std::time::Instant>,
+    shown: usize,
+    held_back: usize,
+    /// Dropped records already reported, and when the last drop line was printed.
+    dropped_reported: u64,
+    last_drop_line: Option<std::time::Instant>,
+}
+
+impl Notices {
+    /// Prints what the spool reported since the last call, within the budget.
+    pub fn print(&mut self, spool: &mut SpoolReader, config: &Config) {
+        self.print_lines(spool, config, false);
+    }
+
+    /// Prints what the spool reported since the last call and what was held back: the last
+    /// words before the program exits.
+    pub fn finish(&mut self, spool: &mut SpoolReader, config: &Config) {
+        self.print_lines(spool, config, true);
+    }
+
+    fn print_lines(&mut self, spool: &mut SpoolReader, config: &Config, last: bool) {
+        let now = std::time::Instant::now();
+        let limit = (config.spool_full_policy, config.spool_max_bytes);
+        for line in self.lines(spool.take_events(), &spool.stats(), limit, now, last) {
+            eprintln!("accesslog-pubsub: {line}");
+        }
+    }
+
+    /// The lines to print at `now` for `events` and the spool's counters, under the full
+    /// policy and size limit given; `last` ignores the periods and reports everything pending.
+    fn lines(
+        &mut self,
+        events: Vec<SpoolEvent>,
+        stats: &SpoolStats,
+        (policy, max_bytes): (FullPolicySetting, u64),
+        now: std::time::Instant,
+        last: bool,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        if last
+            || self
+                .window_start
+                .is_none_or(|start| now.duration_since(start) >= NOTICE_PERIOD)
+        {
+            if self.held_back > 0 {
+                out.push(format!(
+                    "{} more spool events were not shown (at most {NOTICE_BUDGET} per {}s)",
+                    self.held_back,
+                    NOTICE_PERIOD.as_secs()
+                ));
+            }
+            self.window_start = Some(now);
+            self.shown = 0;
+            self.held_back = 0;
+        }
+        for event in events {
+            if matches!(event, SpoolEvent::Dropped { .. }) {
+                continue;
+            }
+            if self.shown < NOTICE_BUDGET {
+                self.shown += 1;
+                out.push(event.to_string());
+            } else {
+                self.held_back += 1;
+            }
+        }
+        let dropped = stats.dropped_records - self.dropped_reported.min(stats.dropped_records);
+        if dropped > 0
+            && (last
+                || self
+                    .last_drop_line
+                    .is_none_or(|at| now.duration_since(at) >= NOTICE_PERIOD))
+        {
+            let policy = match policy {
+                FullPolicySetting::DropOldest => "drop_oldest: the oldest records were deleted",
+                FullPolicySetting::DropNewest => "drop_newest: new lines were refused",
+            };
+            out.push(format!(
+                "spool full ({} bytes, spool_max_bytes {}): {dropped} records dropped ({policy}; \
+                 {} dropped since start)",
+                stats.bytes, max_bytes, stats.dropped_records
+            ));
+            self.dropped_reported = stats.dropped_records;
+            self.last_drop_line = Some(now);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    const LIMIT: (FullPolicySetting, u64) = (FullPolicySetting::DropNewest, 1 << 20);
+
+    fn adopted(i: u64) -> SpoolEvent {
+        SpoolEvent::Adopted {
+            path: PathBuf::from(format!("/spool/{i}.seg")),
+            records: i,
+        }
+    }
+
+    #[test]
+    fn spool_events_are_printed_within_a_budget_per_period() {
+        let mut notices = Notices::default();
+        let start = Instant::now();
+        let events = (0..25).map(adopted).collect();
+        let stats = SpoolStats::default();
+        let lines = notices.lines(events, &stats, LIMIT, start, false);
+        assert_eq!(lines.len(), NOTICE_BUDGET);
+        assert!(
+            lines[0].contains("adopted /spool/0.seg (0 records to send)"),
+            "{lines:?}"
+        );
+        let soon = notices.lines(vec![adopted(99)], &stats, LIMIT, start, false);
+        assert!(soon.is_empty(), "over budget: {soon:?}");
+        let later = notices.lines(
+            vec![adopted(7)],
+            &stats,
+            LIMIT,
+            start + NOTICE_PERIOD,
+            false,
+        );
+        assert_eq!(
+            later,
+            [
+                "16 more spool events were not shown (at most 10 per 30s)".to_string(),
+                "spool: adopted /spool/7.seg (7 records to send)".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn drops_are_summed_into_one_line_per_period_and_the_rest_said_at_exit() {
+        let mut notices = Notices::default();
+        let start = Instant::now();
+        let mut stats = SpoolStats {
+            dropped_records: 5,
+            bytes: 1 << 20,
+            ..SpoolStats::default()
+        };
+        let lines = notices.lines(Vec::new(), &stats, LIMIT, start, false);
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].starts_with("spool full (1048576 bytes, spool_max_bytes 1048576): 5 records dropped (drop_newest"),
+            "{lines:?}"
+        );
+        stats.dropped_records = 12;
+        assert!(
+            notices
+                .lines(Vec::new(), &stats, LIMIT, start, false)
+                .is_empty()
+        );
+        let last = notices.lines(Vec::new(), &stats, LIMIT, start, true);
+        assert!(last[0].contains(": 7 records dropped"), "{last:?}");
+        assert!(last[0].contains("12 dropped since start"), "{last:?}");
     }
 }

@@ -23,7 +23,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::config::{Config, FsyncSetting, FullPolicySetting};
-use crate::publish::connect::{self, ConnectError, TransientErrors};
+use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::{self, LineReader};
 use crate::spool::{self, FsyncPolicy, FullPolicy, LineIn, SpoolError, SpoolOptions, SpoolWriter};
@@ -56,21 +56,20 @@ pub enum Finish {
 
 /// Runs the piped logger on `input` until the input ends and the shutdown is done.
 pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish, RunError> {
-    let topic = connect::topic_path(config)?;
-    let terminate = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&terminate))
-            .map_err(RunError::Start)?;
-        signal_hook::flag::register(signal, Arc::clone(&terminate)).map_err(RunError::Start)?;
-    }
+    // Refuse a configuration without a topic before anything is spooled.
+    connect::topic_path(config)?;
+    let terminate = terminate_flag().map_err(RunError::Start)?;
     let (writer, mut spool_reader) = spool::open(spool_options(config), stream_context(config))?;
     let stats = Arc::new(Stats::default());
-    let (end_tx, end_rx) = watch::channel(None);
-    let end_tx = Arc::new(end_tx);
+    let (end_tx, give_up_at) = watch::channel(None);
+    let end = Arc::new(InputEnd {
+        give_up_at: end_tx,
+        shutdown_timeout: config.shutdown_timeout,
+    });
 
     enlarge_stdin_pipe();
     let reader_stats = Arc::clone(&stats);
-    let reader_end = Arc::clone(&end_tx);
+    let reader_end = Arc::clone(&end);
     let max_line = config.max_line_bytes;
     thread::Builder::new()
         .name("stdin-reader".into())
@@ -78,7 +77,7 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
             if let Err(e) = read_into_spool(input, max_line, writer, &reader_stats) {
                 eprintln!("accesslog-pubsub: reading stdin: {e}");
             }
-            mark_input_end(&reader_end);
+            reader_end.now();
         })
         .map_err(RunError::Start)?;
 
@@ -86,21 +85,13 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
         .enable_all()
         .build()
         .map_err(RunError::Start)?;
-    let transient = Arc::new(TransientErrors::default());
     let outcome = runtime.block_on(async {
-        let client = connect::publisher(config, &topic, Arc::clone(&transient)).await?;
+        let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
         tokio::spawn(end_input_after_drain(
             terminate,
             config.drain_timeout,
-            Arc::clone(&end_tx),
+            Arc::clone(&end),
         ));
-        let ctx = PublishContext {
-            client,
-            topic,
-            stats: Arc::clone(&stats),
-            transient,
-            input_end: end_rx,
-        };
         Ok::<_, RunError>(publish::run(&mut spool_reader, config, ctx).await?)
     })?;
     Ok(match outcome {
@@ -109,6 +100,17 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
             records: spool_reader.stats().records,
         },
     })
+}
+
+/// A flag set by the first SIGTERM or SIGINT; the second one exits the process at once
+/// (with status 1; everything read is in the spool by then).
+pub fn terminate_flag() -> io::Result<Arc<AtomicBool>> {
+    let terminate = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&terminate))?;
+        signal_hook::flag::register(signal, Arc::clone(&terminate))?;
+    }
+    Ok(terminate)
 }
 
 /// The reader thread: stdin -> lines -> spool, until EOF. A failing spool costs the lines of
@@ -158,27 +160,32 @@ fn read_into_spool(
 }
 
 /// Ends the input `drain` after the first SIGTERM/SIGINT, if EOF has not come by then.
-async fn end_input_after_drain(
-    terminate: Arc<AtomicBool>,
-    drain: Duration,
-    end: Arc<watch::Sender<Option<Instant>>>,
-) {
+async fn end_input_after_drain(terminate: Arc<AtomicBool>, drain: Duration, end: Arc<InputEnd>) {
     while !terminate.load(Ordering::Relaxed) {
         tokio::time::sleep(SIGNAL_POLL).await;
     }
     tokio::time::sleep(drain).await;
-    mark_input_end(&end);
+    end.now();
 }
 
-/// Records that the input ended now, unless it already had.
-fn mark_input_end(end: &watch::Sender<Option<Instant>>) {
-    end.send_if_modified(|end| {
-        let first = end.is_none();
-        if first {
-            *end = Some(Instant::now());
-        }
-        first
-    });
+/// Tells the publish loop when the input ended, by the moment it is to give up at.
+struct InputEnd {
+    give_up_at: watch::Sender<Option<Instant>>,
+    shutdown_timeout: Duration,
+}
+
+impl InputEnd {
+    /// The input ended now, unless it already had: give up `shutdown_timeout` from now.
+    fn now(&self) {
+        let at = Instant::now() + self.shutdown_timeout;
+        self.give_up_at.send_if_modified(|end| {
+            let first = end.is_none();
+            if first {
+                *end = Some(at);
+            }
+            first
+        });
+    }
 }
 
 /// Asks for a bigger stdin pipe; not a pipe, or not allowed: nothing changes.
@@ -190,7 +197,8 @@ fn enlarge_stdin_pipe() {
     }
 }
 
-fn spool_options(config: &Config) -> SpoolOptions {
+/// The spool options the configuration asks for.
+pub fn spool_options(config: &Config) -> SpoolOptions {
     SpoolOptions {
         max_bytes: config.spool_max_bytes,
         full_policy: match config.spool_full_policy {

@@ -11,9 +11,12 @@
 //!   ones (topic missing, permission denied, ...) come back here: the failed records stay in
 //!   memory, are sent again after a backoff of 1 s doubling up to 10 s, and the trouble is
 //!   reported on stderr, one line per kind per 30 s (see [`trouble`]).
+//! - What the spool reports (segments adopted from a dead process, damage cut off or set
+//!   aside, records dropped because it is full) goes to stderr within a second, rate-limited
+//!   (see [`Notices`]).
 //! - The loop ends when the spool is closed and drained and every batch acknowledged, or at
-//!   the shutdown deadline (`shutdown_timeout` after the input ended). Whatever is not
-//!   acknowledged then stays in the spool for the next run.
+//!   the moment the caller gives up at (for the logger `shutdown_timeout` after the input
+//!   ended). Whatever is not acknowledged then stays in the spool for the next run.
 
 pub mod connect;
 pub mod message;
@@ -31,10 +34,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::Config;
-use crate::report::Reporter;
+use crate::report::{Notices, Reporter};
 use crate::spool::{Batch, SpoolError, SpoolReader};
 use crate::stats::Stats;
-use connect::TransientErrors;
+use connect::{ConnectError, TransientErrors};
 use message::MessageBuilder;
 use trouble::{Kind, RateLimit};
 
@@ -43,6 +46,8 @@ const RESEND_INITIAL: Duration = Duration::from_secs(1);
 const RESEND_MAX: Duration = Duration::from_secs(10);
 /// Line bytes per spool batch at most (the JSON is about twice that).
 const BATCH_LINE_BYTES: usize = 4 << 20;
+/// How often the spool's events (damage, adoption, drops) are looked at and printed.
+const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How the publish loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +64,31 @@ pub struct PublishContext {
     pub topic: String,
     pub stats: Arc<Stats>,
     pub transient: Arc<TransientErrors>,
-    /// Becomes `Some(when)` once the input has ended (EOF, or the drain deadline after SIGTERM).
-    pub input_end: watch::Receiver<Option<std::time::Instant>>,
+    /// Becomes `Some(when)` once there is a moment to give up at: the logger sets it to
+    /// `shutdown_timeout` after the input ended (EOF, or the drain deadline after SIGTERM).
+    /// At that moment the loop returns, leaving what is unacknowledged in the spool.
+    pub give_up_at: watch::Receiver<Option<std::time::Instant>>,
+}
+
+impl PublishContext {
+    /// Builds the client for the configured topic (no I/O towards Pub/Sub yet; needs a
+    /// running tokio runtime).
+    pub async fn connect(
+        config: &Config,
+        stats: Arc<Stats>,
+        give_up_at: watch::Receiver<Option<std::time::Instant>>,
+    ) -> Result<PublishContext, ConnectError> {
+        let topic = connect::topic_path(config)?;
+        let transient = Arc::new(TransientErrors::default());
+        let client = connect::publisher(config, &topic, Arc::clone(&transient)).await?;
+        Ok(PublishContext {
+            client,
+            topic,
+            stats,
+            transient,
+            give_up_at,
+        })
+    }
 }
 
 /// A batch handed out by the spool and not yet acknowledged.
@@ -94,18 +122,20 @@ pub async fn run(
     let mut reporter = Reporter::new(config.report_interval, config.verbose);
     let mut next_key = 0u64;
     let mut source_done = false;
-    let mut input_end: Option<Instant> = None;
+    let mut give_up_at: Option<Instant> = None;
+    let mut notices = Notices::default();
+    let mut notice_tick = tokio::time::interval(NOTICE_INTERVAL);
     let batch_records = config.batch_max_messages as usize;
     let far_future = Instant::now() + Duration::from_secs(86400 * 365);
 
     loop {
         if source_done && in_flight.is_empty() {
+            notices.finish(spool, config);
             return Ok(Outcome::AllPublished);
         }
-        if input_end.is_none() {
-            input_end = (*ctx.input_end.borrow()).map(Instant::from_std);
+        if give_up_at.is_none() {
+            give_up_at = (*ctx.give_up_at.borrow()).map(Instant::from_std);
         }
-        let deadline = input_end.map(|t| t + config.shutdown_timeout);
         let can_take = !source_done && in_flight_records + batch_records <= config.max_in_flight;
         let next_resend = resends.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
@@ -156,15 +186,17 @@ pub async fn run(
                 send(&mut tasks, &ctx.client, key, messages);
                 in_flight.insert(key, InFlight { batch, failed: Vec::new(), attempts: 0 });
             }
-            changed = ctx.input_end.changed(), if input_end.is_none() => {
+            changed = ctx.give_up_at.changed(), if give_up_at.is_none() => {
                 if changed.is_err() {
-                    // The reader is gone without saying when: treat it as the end now.
-                    input_end = Some(Instant::now());
+                    // Whoever was to say when is gone without saying: give up now.
+                    give_up_at = Some(Instant::now());
                 }
             }
-            _ = sleep_until(deadline.unwrap_or(far_future)), if deadline.is_some() => {
+            _ = sleep_until(give_up_at.unwrap_or(far_future)), if give_up_at.is_some() => {
+                notices.finish(spool, config);
                 return Ok(Outcome::DeadlinePassed);
             }
+            _ = notice_tick.tick() => notices.print(spool, config),
             _ = reporter.tick() => {
                 let transient = ctx.transient.since(reporter.last_report().into_std());
                 if let Some(line) = reporter.report(&ctx.stats, &spool.stats(), transient) {

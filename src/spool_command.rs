@@ -1,0 +1,391 @@
+//! `accesslog-pubsub spool status | verify | replay`: the operator's tools for the spool
+//! directory.
+//!
+//! - `status` reads headers, ack files and the ends of segment files only: cheap, and safe
+//!   while loggers run.
+//! - `verify` reads every byte and checks every checksum (also safe while loggers run; a
+//!   live segment's last record being written is not counted as damage). Exit 1 on damage.
+//! - `replay` takes over every segment no running logger holds (as a new logger would),
+//!   publishes it and exits: 0 once everything is acknowledged, 1 when stopped (SIGINT,
+//!   SIGTERM or `--timeout`) with records left, which stay in the spool. On a terminal it
+//!   draws a progress bar on stderr.
+
+use std::fmt::Write as _;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::publish::connect::{self, ConnectError};
+use crate::publish::{self, Outcome, PublishContext};
+use crate::reader;
+use crate::run;
+use crate::spool::{self, AckCheck, SpoolError, SpoolStatus, VerifyReport};
+use crate::stats::Stats;
+
+/// How often the progress bar is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// How often `replay` looks at the signal flag.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+/// Width of the progress bar in characters.
+const BAR_WIDTH: usize = 30;
+
+/// Why a spool command could not do its job.
+#[derive(Debug, Error)]
+pub enum SpoolCommandError {
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("cannot start: {0}")]
+    Start(io::Error),
+}
+
+/// `spool status`: prints what the spool holds. A directory that does not exist yet holds
+/// nothing.
+pub fn status(config: &Config, out: &mut impl Write) -> Result<(), SpoolCommandError> {
+    let dir = &config.spool_dir;
+    if !dir.exists() {
+        let _ = writeln!(
+            out,
+            "spool {}: does not exist yet; nothing spooled",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let status = spool::status(dir)?;
+    let _ = out.write_all(describe_status(dir, &status, config.spool_max_bytes).as_bytes());
+    Ok(())
+}
+
+/// The text `spool status` prints.
+fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64) -> String {
+    let mut text = String::new();
+    let in_use = status.segments.iter().filter(|s| s.in_use).count();
+    let damaged_headers = status.segments.iter().filter(|s| !s.header_ok).count();
+    let _ = writeln!(text, "spool {}", dir.display());
+    let _ = writeln!(text, "  records not yet published: {}", status.records);
+    let _ = writeln!(
+        text,
+        "  bytes on disk: {} ({:.1}% of spool_max_bytes {max_bytes})",
+        status.bytes,
+        status.bytes as f64 * 100.0 / max_bytes.max(1) as f64
+    );
+    let oldest = match status.oldest_received_at_us {
+        Some(us) => format!(
+            "read {} ago",
+            humantime::format_duration(age_seconds(us, reader::now_us()))
+        ),
+        None => "none".to_string(),
+    };
+    let _ = writeln!(text, "  oldest record: {oldest}");
+    let _ = writeln!(
+        text,
+        "  segment files: {} ({in_use} held by a running logger{})",
+        status.segments.len(),
+        if damaged_headers > 0 {
+            format!(", {damaged_headers} with a damaged header")
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        text,
+        "  files set aside as damaged: {}",
+        status.set_aside.len()
+    );
+    for path in &status.set_aside {
+        let _ = writeln!(text, "    {}", path.display());
+    }
+    text
+}
+
+/// `spool verify`: checks every checksum; `Ok(true)` when nothing is damaged.
+pub fn verify(config: &Config, out: &mut impl Write) -> Result<bool, SpoolCommandError> {
+    let dir = &config.spool_dir;
+    if !dir.exists() {
+        let _ = writeln!(
+            out,
+            "spool {}: does not exist yet; nothing to verify",
+            dir.display()
+        );
+        return Ok(true);
+    }
+    let report = spool::verify(dir)?;
+    let _ = out.write_all(describe_verify(dir, &report).as_bytes());
+    Ok(!report.damage_found)
+}
+
+/// The text `spool verify` prints: one line per file, then the verdict.
+fn describe_verify(dir: &Path, report: &VerifyReport) -> String {
+    let mut text = String::new();
+    let mut records = 0;
+    let mut damaged = 0;
+    for file in &report.files {
+        records += file.records;
+        let mut problems = Vec::new();
+        if !file.header_ok {
+            problems.push("damaged header".to_string());
+        }
+        if file.damaged_regions > 0 {
+            problems.push(format!(
+                "{} damaged regions ({} bytes)",
+                file.damaged_regions, file.damaged_bytes
+            ));
+        }
+        if file.torn_tail_bytes > 0 && !file.in_use {
+            problems.push(format!(
+                "incomplete last record ({} bytes)",
+                file.torn_tail_bytes
+            ));
+        }
+        if file.ack == AckCheck::Damaged {
+            problems.push("damaged ack file".to_string());
+        }
+        let verdict = if file.damaged() {
+            damaged += 1;
+            format!("DAMAGED: {}", problems.join(", "))
+        } else {
+            "ok".to_string()
+        };
+        let _ = writeln!(
+            text,
+            "{}: {verdict}; {} valid records{}",
+            file.path.display(),
+            file.records,
+            if file.in_use { " (in use)" } else { "" }
+        );
+    }
+    for path in &report.set_aside {
+        let _ = writeln!(text, "{}: set aside earlier as damaged", path.display());
+    }
+    if report.damage_found {
+        let _ = writeln!(
+            text,
+            "verify {}: DAMAGE FOUND in {damaged} of {} segment files, {} files set aside; \
+             the intact records are still sent",
+            dir.display(),
+            report.files.len(),
+            report.set_aside.len()
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "verify {}: ok, {} segment files, {records} valid records, no damage",
+            dir.display(),
+            report.files.len()
+        );
+    }
+    text
+}
+
+/// How a replay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayEnd {
+    /// Everything this process could take over was published.
+    Done,
+    /// Stopped by a signal or the timeout with this many records left in the spool.
+    Stopped { left: u64 },
+}
+
+/// `spool replay`: publishes every record no running logger holds, then exits.
+pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, SpoolCommandError> {
+    // Refuse a configuration without a topic before touching the spool.
+    connect::topic_path(config)?;
+    let terminate = run::terminate_flag().map_err(SpoolCommandError::Start)?;
+    let held_elsewhere = if config.spool_dir.exists() {
+        spool::status(&config.spool_dir)?
+            .segments
+            .iter()
+            .filter(|s| s.in_use)
+            .map(|s| s.records)
+            .sum()
+    } else {
+        0
+    };
+    let (writer, mut spool_reader) =
+        spool::open(run::spool_options(config), run::stream_context(config))?;
+    writer.close()?;
+    let total = spool_reader.stats().records;
+    let dir = config.spool_dir.display();
+    eprintln!(
+        "accesslog-pubsub: replay: {total} records to publish from {dir}{}",
+        if held_elsewhere > 0 {
+            format!(" ({held_elsewhere} more are held by a running logger, which sends them)")
+        } else {
+            String::new()
+        }
+    );
+    let stats = Arc::new(Stats::default());
+    let (give_up_tx, give_up_at) = watch::channel(timeout.map(|t| Instant::now() + t));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(SpoolCommandError::Start)?;
+    let started = Instant::now();
+    let outcome = runtime.block_on(async {
+        let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
+        tokio::spawn(async move {
+            while !terminate.load(Ordering::Relaxed) {
+                tokio::time::sleep(SIGNAL_POLL).await;
+            }
+            give_up_tx.send_replace(Some(Instant::now()));
+        });
+        let progress = io::stderr()
+            .is_terminal()
+            .then(|| tokio::spawn(draw_progress(Arc::clone(&stats), total, started)));
+        let outcome = publish::run(&mut spool_reader, config, ctx).await;
+        if let Some(task) = progress {
+            task.abort();
+            eprintln!();
+        }
+        Ok::<_, SpoolCommandError>(outcome?)
+    })?;
+    let published = stats.published.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    Ok(match outcome {
+        Outcome::AllPublished => {
+            eprintln!(
+                "accesslog-pubsub: replay: published {published} records in {secs:.1}s; \
+                 nothing left for this process in {dir}"
+            );
+            ReplayEnd::Done
+        }
+        Outcome::DeadlinePassed => {
+            let left = spool_reader.stats().records;
+            eprintln!(
+                "accesslog-pubsub: replay: stopped after {secs:.1}s: published {published} \
+                 records, {left} left in {dir} for the next run"
+            );
+            ReplayEnd::Stopped { left }
+        }
+    })
+}
+
+/// Redraws `[#####-----] published/total  pct  rate/s` on stderr until aborted.
+async fn draw_progress(stats: Arc<Stats>, total: u64, started: Instant) {
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tick.tick().await;
+        let done = stats.published.load(Ordering::Relaxed);
+        let line = progress_line(done, total, started.elapsed());
+        let mut err = io::stderr().lock();
+        let _ = write!(err, "\r{line}");
+        let _ = err.flush();
+    }
+}
+
+/// One frame of the progress bar.
+fn progress_line(done: u64, total: u64, elapsed: Duration) -> String {
+    let fraction = if total == 0 {
+        1.0
+    } else {
+        (done as f64 / total as f64).min(1.0)
+    };
+    let filled = (fraction * BAR_WIDTH as f64).round() as usize;
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    format!(
+        "[{}{}] {done}/{total} records {:>3.0}% {rate:.0}/s",
+        "#".repeat(filled),
+        "-".repeat(BAR_WIDTH - filled),
+        fraction * 100.0
+    )
+}
+
+/// Whole seconds from `then_us` to `now_us` (both µs since the epoch), never negative.
+fn age_seconds(then_us: i64, now_us: i64) -> Duration {
+    Duration::from_secs(u64::try_from((now_us - then_us) / 1_000_000).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool::{FileCheck, SegmentStatus};
+    use std::path::PathBuf;
+
+    #[test]
+    fn progress_bar_fills_with_the_published_share() {
+        let line = progress_line(50, 200, Duration::from_secs(2));
+        assert_eq!(
+            line,
+            "[########----------------------] 50/200 records  25% 25/s"
+        );
+        assert!(progress_line(0, 0, Duration::ZERO).contains("100%"));
+        assert!(
+            progress_line(300, 200, Duration::from_secs(1))
+                .starts_with(&format!("[{}]", "#".repeat(30)))
+        );
+    }
+
+    #[test]
+    fn status_names_records_bytes_age_and_set_aside_files() {
+        let now = reader::now_us();
+        let status = SpoolStatus {
+            segments: vec![SegmentStatus {
+                path: PathBuf::from("/s/a.seg"),
+                in_use: true,
+                stream: 1,
+                header_ok: true,
+                records: 42,
+                bytes: 4096,
+                oldest_received_at_us: Some(now - 90_000_000),
+            }],
+            records: 42,
+            bytes: 4096,
+            oldest_received_at_us: Some(now - 90_000_000),
+            set_aside: vec![PathBuf::from("/s/b.seg.damaged")],
+        };
+        let text = describe_status(Path::new("/s"), &status, 8192);
+        assert!(text.contains("records not yet published: 42"), "{text}");
+        assert!(
+            text.contains("bytes on disk: 4096 (50.0% of spool_max_bytes 8192)"),
+            "{text}"
+        );
+        assert!(text.contains("oldest record: read 1m 30s ago"), "{text}");
+        assert!(
+            text.contains("segment files: 1 (1 held by a running logger)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("files set aside as damaged: 1\n    /s/b.seg.damaged"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn verify_lists_each_problem_and_ends_with_the_verdict() {
+        let file = |name: &str, regions: u64, ack: AckCheck| FileCheck {
+            path: PathBuf::from(name),
+            in_use: false,
+            header_ok: true,
+            records: 10,
+            damaged_regions: regions,
+            damaged_bytes: regions * 7,
+            torn_tail_bytes: 0,
+            ack,
+        };
+        let report = VerifyReport {
+            files: vec![
+                file("/s/a.seg", 0, AckCheck::Missing),
+                file("/s/b.seg", 2, AckCheck::Damaged),
+            ],
+            set_aside: Vec::new(),
+            damage_found: true,
+        };
+        let text = describe_verify(Path::new("/s"), &report);
+        assert!(text.contains("/s/a.seg: ok; 10 valid records"), "{text}");
+        assert!(
+            text.contains("/s/b.seg: DAMAGED: 2 damaged regions (14 bytes), damaged ack file"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DAMAGE FOUND in 1 of 2 segment files"),
+            "{text}"
+        );
+    }
+}
