@@ -33,11 +33,12 @@ pub struct Line<'a> {
     pub truncated: bool,
 }
 
-/// The lines one read made complete.
+/// The lines one read made complete, and the start of the next one.
 #[derive(Debug)]
 pub struct Chunk<'a> {
     buf: &'a [u8],
     spans: &'a [Span],
+    unfinished: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +56,12 @@ impl<'a> Chunk<'a> {
             bytes: &buf[s.start..s.end],
             truncated: s.truncated,
         })
+    }
+
+    /// What has been read of the line after them (no newline yet), usually empty: a
+    /// caller that must not lose read bytes keeps it somewhere safe until the next chunk.
+    pub fn unfinished(&self) -> &'a [u8] {
+        self.unfinished
     }
 
     pub fn len(&self) -> usize {
@@ -135,6 +142,7 @@ impl<R: Read> LineReader<R> {
         Ok(Some(Chunk {
             buf: &self.buf,
             spans: &self.spans,
+            unfinished: &self.buf[self.start..self.end],
         }))
     }
 
@@ -266,6 +274,24 @@ mod tests {
         let (lines, stats) = read_all(b"a\r\n\r\n\n   \nb\n\t\n", vec![], 1024);
         assert_eq!(texts(&lines), ["a", "b"]);
         assert_eq!(stats.blank_lines, 4);
+    }
+
+    #[test]
+    fn the_unfinished_line_is_shown_until_it_is_complete() {
+        let src = Pieces {
+            data: b"one\ntw".iter().chain(b"o\nthree").copied().collect(),
+            pos: 0,
+            sizes: vec![6, 2, 5],
+        };
+        let mut reader = LineReader::new(src, 1024);
+        let mut seen = Vec::new();
+        while let Some(chunk) = reader.next_chunk().expect("reading from memory") {
+            let lines: Vec<Vec<u8>> = chunk.lines().map(|l| l.bytes.to_vec()).collect();
+            seen.push((lines, chunk.unfinished().to_vec()));
+        }
+        let unfinished: Vec<&[u8]> = seen.iter().map(|(_, u)| u.as_slice()).collect();
+        assert_eq!(unfinished, [&b"tw"[..], b"", b"three", b""]);
+        assert_eq!(seen[3].0, [b"three".to_vec()], "at the end it is a line");
     }
 
     #[test]

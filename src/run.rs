@@ -142,7 +142,12 @@ fn read_into_spool(
             })
             .collect();
         let count = lines.len() as u64;
-        if let Err(e) = writer.append(&lines) {
+        let unfinished = LineIn {
+            bytes: chunk.unfinished(),
+            received_at_us,
+            truncated: false,
+        };
+        if let Err(e) = writer.append_read(&lines, Some(unfinished)) {
             Stats::add(&stats.spool_write_failures, count);
             if reported.is_none_or(|at| at.elapsed() > publish::trouble::REPEAT_AFTER) {
                 eprintln!("accesslog-pubsub: {count} lines LOST, the spool cannot be written: {e}");

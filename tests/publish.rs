@@ -4,68 +4,15 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::io::{Seek, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Emulator, Pulled, binary};
+use common::logger::{finish, ids, sample_lines, start_logger, write_lines};
+use common::{Emulator, binary};
 use serde_json::Value;
 
 const PULL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// `n` combined-format lines, all different, a few of them odd.
-fn sample_lines(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| match i % 50 {
-            7 => format!(
-                "203.0.113.{} - user{i} [25/Nov/2026:10:00:{:02} +0100] \"-\" 408 - \"-\" \"-\"",
-                i % 250,
-                i % 60
-            ),
-            13 => format!("this line #{i} is not an access log line"),
-            21 => format!(
-                "2001:db8::{:x} - alice [25/Nov/2026:10:00:{:02} +0100] \"POST /api/v1/items?id={i} HTTP/2.0\" 201 {} \"https://www.example.com/\" \"curl/8.5 \\\"quoted\\\"\"",
-                i, i % 60, i * 3
-            ),
-            _ => format!(
-                "198.51.100.{} - - [25/Nov/2026:10:{:02}:{:02} +0100] \"GET /page/{i}?q=x HTTP/1.1\" {} {} \"https://www.example.com/from/{i}\" \"Mozilla/5.0 (X11; Linux x86_64) test/{i}\"",
-                i % 250,
-                (i / 60) % 60,
-                i % 60,
-                if i % 10 == 0 { 404 } else { 200 },
-                1000 + i
-            ),
-        })
-        .collect()
-}
-
-fn write_lines(stdin: &mut ChildStdin, lines: &[String]) {
-    for line in lines {
-        writeln!(stdin, "{line}").expect("write a line into the logger's stdin");
-    }
-    stdin.flush().expect("flush the logger's stdin");
-}
-
-/// The logger publishing to `topic` of `emulator_host`, with its stdin a pipe we write.
-fn start_logger(emulator_host: &str, topic: &str, spool: &Path, extra: &[&str]) -> Child {
-    Command::new(binary())
-        .args(["--project", "test", "--topic", topic, "--spool-dir"])
-        .arg(spool)
-        .args(extra)
-        .env("PUBSUB_EMULATOR_HOST", emulator_host)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accesslog-pubsub")
-}
-
-fn finish(mut child: Child) -> Output {
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait for accesslog-pubsub")
-}
 
 /// What `parse` prints for `lines`, without the per-run keys. The lines go in through a
 /// file, so parse's output cannot fill its pipe while we are still writing.
@@ -104,19 +51,6 @@ fn without_run_keys(mut record: Value) -> Value {
     object.remove("id");
     object.remove("received_at");
     record
-}
-
-/// Distinct record ids among `pulled`; panics if a message is not a record.
-fn ids(pulled: &[Pulled]) -> BTreeSet<String> {
-    pulled
-        .iter()
-        .map(|p| {
-            p.json()["id"]
-                .as_str()
-                .expect("every record has an id")
-                .to_string()
-        })
-        .collect()
 }
 
 #[test]

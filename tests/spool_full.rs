@@ -21,10 +21,13 @@ async fn drop_oldest_loses_exactly_the_counted_oldest_records() {
     let lines: Vec<Line> = (0..LINES).map(|i| text_line("o", i)).collect();
     let mut early = Vec::new();
     let mut tickets = Vec::new();
+    let mut late = None;
     for (k, chunk) in lines.chunks(100).enumerate() {
         append(&mut w, chunk);
         assert!(w.stats().bytes <= MAX, "the limit holds after every append");
-        if k % 50 == 10 {
+        if k == 20 {
+            late = Some(r.next_batch(40, 1 << 20).await.unwrap().unwrap());
+        } else if k % 50 == 10 {
             // Handed out but not acked yet when their segment may be dropped.
             let b = r.next_batch(30, 1 << 20).await.unwrap().unwrap();
             early.extend((0..b.len()).map(|i| {
@@ -41,6 +44,11 @@ async fn drop_oldest_loses_exactly_the_counted_oldest_records() {
     for t in tickets {
         r.ack(t).unwrap();
     }
+    // A batch handed out, then dropped with its segment, then given up on at shutdown.
+    let late = late.expect("taken at k = 20");
+    let (before_abandon, abandoned) = (r.stats().dropped_records, late.len() as u64);
+    r.abandon(late);
+    assert_eq!(r.stats().dropped_records, before_abandon + abandoned);
     let got = drain(&mut r).await;
     let dropped = r.stats().dropped_records;
     assert!(dropped > LINES / 2, "most had to go: {dropped}");

@@ -193,6 +193,9 @@ pub async fn run(
                 }
             }
             _ = sleep_until(give_up_at.unwrap_or(far_future)), if give_up_at.is_some() => {
+                for (_, entry) in in_flight.drain() {
+                    spool.abandon(entry.batch);
+                }
                 notices.finish(spool, config);
                 return Ok(Outcome::DeadlinePassed);
             }

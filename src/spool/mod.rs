@@ -49,7 +49,7 @@
 //! | offset | size | field |
 //! |-------:|-----:|-------|
 //! | 0      | 4    | magic `A7 5C 0D 1E` |
-//! | 4      | 4    | bits 0-23: L, the line length (at most 16 MiB - 1); bit 24: truncated; bits 25-31: 0 |
+//! | 4      | 4    | bits 0-23: L, the line length (at most 16 MiB - 1); bit 24: truncated; bit 25: fragment (not with bit 24); bits 26-31: 0 |
 //! | 8      | 8    | seq (u64): index of the record in its segment, 0, 1, 2, ... |
 //! | 16     | 8    | received_at: µs since the epoch when the line was read (i64) |
 //! | 24     | 4    | CRC32C of the line bytes |
@@ -57,7 +57,16 @@
 //! | 32     | L    | the line, as read, without its newline |
 //!
 //! A record's id downstream is `<stream:016x>-<seq>` ([`SegmentInfo::record_id`]), the
-//! same every time it is sent. The header holds the parse context of the segment's lines
+//! same every time it is sent.
+//!
+//! A *fragment* is the start of a line whose newline has not been read yet (a read from
+//! the pipe ended mid-line). The writer puts it after the last record, with the seq the
+//! line will get, but does not count it as written: readers never see it, and the next
+//! append overwrites it (or cuts it off with `set_len` when what follows is shorter).
+//! On rotation it is first written into the new segment, then cut off the old one. So a
+//! segment's only fragment is its last frame, and only in a segment whose process died
+//! mid-line: the process that adopts it delivers it like any record, marked truncated
+//! (the rest of the line arrives from whoever read it, as a parse error with its `raw`). The header holds the parse context of the segment's lines
 //! (format, host): a configuration reload starts a new segment ([`SpoolWriter::rotate`]).
 //! Segments also rotate when they reach `segment_bytes`.
 //!
@@ -89,8 +98,10 @@
 //! processes' segment files as measured at the last scan (so it is approximate during an
 //! overlap of processes). When full, `DropOldest` deletes the oldest segments this process
 //! holds (its sealed ones and adopted orphans, sealing the live one first if needed)
-//! and counts their records not yet handed out as dropped; `DropNewest` refuses the
-//! appended lines and counts them. Space is freed by whole segments, so `segment_bytes` is
+//! and counts their records not yet handed out as dropped (those handed out and still in
+//! flight are counted when the publisher gives up on them, [`SpoolReader::abandon`]);
+//! `DropNewest` takes the lines that still fit, then refuses every line until the spool
+//! is back under 90% of the limit, so what it keeps is the oldest lines without gaps. Space is freed by whole segments, so `segment_bytes` is
 //! clamped to at most a quarter of `max_bytes`. Neither policy ever blocks the writer.
 //!
 //! # Recovery
@@ -114,9 +125,10 @@
 //! # What each fsync policy survives
 //!
 //! Any policy: a crash of the process (`kill -9`, OOM, panic) loses nothing that
-//! [`SpoolWriter::append`] returned for: the data is in the page cache, which the kernel
-//! writes out by itself. Lines the stdin reader read but had not appended yet are lost, so
-//! it appends after every read.
+//! [`SpoolWriter::append_read`] returned for, unfinished line included: the data is in the
+//! page cache, which the kernel writes out by itself. The stdin reader appends right after
+//! every `read()`, so a crash can only catch the bytes of the one read being framed and
+//! written (at most 256 KiB, for well under a millisecond).
 //!
 //! A crash of the machine (power loss, kernel panic):
 //!

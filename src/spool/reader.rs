@@ -121,6 +121,19 @@ impl SpoolReader {
             .map_err(|err| SpoolError::io(e.ack_file.path(), "cannot write ack file", err))
     }
 
+    /// Gives up on a batch that will never be acknowledged (the process is stopping). Its
+    /// records stay in the spool for the next process, unless the full policy deleted their
+    /// segment since it was handed out: then they are lost, and counted as dropped.
+    pub fn abandon(&mut self, batch: Batch) {
+        let held = self.shared.lock().entry_mut(batch.ticket.segment).is_some();
+        if !held {
+            self.shared.dropped.fetch_add(
+                batch.records.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
     pub fn stats(&self) -> SpoolStats {
         self.shared.lock().stats(&self.shared)
     }

@@ -25,6 +25,7 @@ pub(crate) const RECORD_HEADER_LEN: usize = 32;
 pub(crate) const MAX_LINE_LEN: usize = (1 << 24) - 1;
 const LEN_MASK: u32 = (1 << 24) - 1;
 const FLAG_TRUNCATED: u32 = 1 << 24;
+const FLAG_FRAGMENT: u32 = 1 << 25;
 
 /// Bytes read per window when scanning for the next record past damage.
 const RESYNC_WINDOW: usize = 256 * 1024;
@@ -101,16 +102,32 @@ impl SegmentHeader {
     }
 }
 
+/// What a record frame holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A whole line.
+    Line,
+    /// A line cut because it was too long.
+    Truncated,
+    /// The start of a line whose newline had not been read yet (see the module doc of
+    /// `spool`): delivered only if its process died before the line was complete.
+    Fragment,
+}
+
 /// Appends one record frame for `line` (at most [`MAX_LINE_LEN`] bytes) to `out`.
 pub(crate) fn encode_record(
     out: &mut Vec<u8>,
     seq: u64,
     received_at_us: i64,
-    truncated: bool,
+    kind: Kind,
     line: &[u8],
 ) {
     let start = out.len();
-    let flags = if truncated { FLAG_TRUNCATED } else { 0 };
+    let flags = match kind {
+        Kind::Line => 0,
+        Kind::Truncated => FLAG_TRUNCATED,
+        Kind::Fragment => FLAG_FRAGMENT,
+    };
     out.extend_from_slice(&RECORD_MAGIC);
     out.extend_from_slice(&((len_u32(line.len()) & LEN_MASK) | flags).to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
@@ -127,6 +144,7 @@ pub(crate) struct RecordHeader {
     pub len: usize,
     pub seq: u64,
     pub received_at_us: i64,
+    /// Cut: too long, or a fragment whose line never ended.
     pub truncated: bool,
     data_crc: u32,
 }
@@ -140,14 +158,16 @@ impl RecordHeader {
             return None;
         }
         let len_flags = u32_at(b, 4);
-        if len_flags & !(LEN_MASK | FLAG_TRUNCATED) != 0 {
+        let flags = len_flags & !LEN_MASK;
+        if flags & !(FLAG_TRUNCATED | FLAG_FRAGMENT) != 0 || flags == FLAG_TRUNCATED | FLAG_FRAGMENT
+        {
             return None;
         }
         Some(RecordHeader {
             len: (len_flags & LEN_MASK) as usize,
             seq: u64_at(b, 8),
             received_at_us: i64::from_le_bytes(array_at(b, 16)),
-            truncated: len_flags & FLAG_TRUNCATED != 0,
+            truncated: flags != 0,
             data_crc: u32_at(b, 24),
         })
     }
@@ -170,7 +190,8 @@ pub struct SpooledRecord {
     pub seq: u64,
     /// When the line was read, in microseconds since the Unix epoch.
     pub received_at_us: i64,
-    /// The line was cut because it was too long.
+    /// The line was cut: it was too long, or it is the start of a line its process read
+    /// but did not live to see the end of.
     pub truncated: bool,
     /// The line's bytes in `Batch::data`.
     pub range: Range<usize>,
@@ -437,9 +458,9 @@ mod tests {
     #[test]
     fn run_respects_limits_and_big_first_record() {
         let mut bytes = Vec::new();
-        encode_record(&mut bytes, 0, 5, false, &[b'x'; 10_000]);
-        encode_record(&mut bytes, 1, 6, true, b"short");
-        encode_record(&mut bytes, 2, 7, false, b"third");
+        encode_record(&mut bytes, 0, 5, Kind::Line, &[b'x'; 10_000]);
+        encode_record(&mut bytes, 1, 6, Kind::Truncated, b"short");
+        encode_record(&mut bytes, 2, 7, Kind::Fragment, b"third");
         let f = file_with(&bytes);
         let end = bytes.len() as u64;
         let small = Limits {
@@ -463,6 +484,7 @@ mod tests {
         assert_eq!(&run2.data[run2.records[0].range.clone()], b"short");
         let run3 = read_run(&f, run2.end, end, ALL, 64).unwrap();
         assert_eq!(run3.records[0].seq, 2);
+        assert!(run3.records[0].truncated, "a fragment comes out cut");
         assert_eq!(run3.end, end);
         let all = read_run(&f, 0, end, ALL, 64).unwrap();
         assert_eq!(all.records.len(), 3, "reads on chunk by chunk");
@@ -481,7 +503,7 @@ mod tests {
             let mut spans = Vec::new();
             for (seq, line) in lines.iter().enumerate() {
                 let start = bytes.len();
-                encode_record(&mut bytes, seq as u64, seq as i64, false, line);
+                encode_record(&mut bytes, seq as u64, seq as i64, Kind::Line, line);
                 spans.push(start..bytes.len());
             }
             let mut hit = vec![false; lines.len()];

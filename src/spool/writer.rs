@@ -8,9 +8,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ack::AckCursor;
 use super::dir::{self, Stem};
-use super::segment::{self, MAX_LINE_LEN, RECORD_HEADER_LEN, SegmentHeader};
+use super::segment::{self, Kind, MAX_LINE_LEN, RECORD_HEADER_LEN, SegmentHeader};
 use super::state::{Entry, Segment, Shared};
+use super::stats::SpoolEvent;
 use super::{FsyncPolicy, FullPolicy, SegmentInfo, SpoolError, SpoolStats, StreamContext};
+
+/// `DropNewest` takes lines again once the spool is under this share of its limit (9/10).
+const RESUME_AT: (u64, u64) = (9, 10);
 
 /// One line to spool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +39,13 @@ pub struct SpoolWriter {
     next_seq: u64,
     last_created_us: u64,
     buf: Vec<u8>,
+    /// End of what is on disk in the active segment: `written`, plus the fragment if any.
+    on_disk: u64,
+    /// The unfinished line last written as a fragment, and when it was read.
+    fragment: Option<(Vec<u8>, i64)>,
     closed: bool,
+    /// `DropNewest` is refusing lines until the spool has room again.
+    refusing: bool,
 }
 
 impl SpoolWriter {
@@ -47,12 +57,15 @@ impl SpoolWriter {
         let (active, last_created_us) = new_segment(&shared, ctx, 0)?;
         Ok(SpoolWriter {
             written: active.written(),
+            on_disk: active.written(),
+            fragment: None,
             shared,
             active,
             next_seq: 0,
             last_created_us,
             buf: Vec::new(),
             closed: false,
+            refusing: false,
         })
     }
 
@@ -61,42 +74,71 @@ impl SpoolWriter {
     /// `SpoolStats::dropped_records`) and this still returns `Ok`. An error means these
     /// lines were not spooled (the disk failed or is full).
     pub fn append(&mut self, lines: &[LineIn<'_>]) -> Result<(), SpoolError> {
-        if lines.is_empty() {
+        self.append_read(lines, None)
+    }
+
+    /// [`append`](Self::append) for what one read from the input gave: its complete `lines`
+    /// and `unfinished`, the start of the next line as far as it was read. That start is
+    /// written too, as a fragment past the records the reader sees, and replaced by the
+    /// next append: so a crash before the line's end loses none of its bytes (the next
+    /// process delivers them as a cut line), and otherwise the line is sent once, whole.
+    pub fn append_read(
+        &mut self,
+        lines: &[LineIn<'_>],
+        unfinished: Option<LineIn<'_>>,
+    ) -> Result<(), SpoolError> {
+        let unfinished = unfinished.filter(|l| !l.bytes.is_empty());
+        if lines.is_empty() && unfinished.is_none() && self.fragment.is_none() {
             return Ok(());
         }
-        let incoming: u64 = lines
-            .iter()
-            .map(|l| (RECORD_HEADER_LEN + l.bytes.len().min(MAX_LINE_LEN)) as u64)
-            .sum();
-        if !self.admit(incoming, lines.len() as u64)? {
-            return Ok(());
-        }
+        let take = self.admit(lines)?;
+        let lines = &lines[..take];
         self.buf.clear();
         let mut seq = self.next_seq;
         for l in lines {
             let cut = l.bytes.len() > MAX_LINE_LEN;
+            let kind = if l.truncated || cut {
+                Kind::Truncated
+            } else {
+                Kind::Line
+            };
             let line = &l.bytes[..l.bytes.len().min(MAX_LINE_LEN)];
-            segment::encode_record(
-                &mut self.buf,
-                seq,
-                l.received_at_us,
-                l.truncated || cut,
-                line,
-            );
+            segment::encode_record(&mut self.buf, seq, l.received_at_us, kind, line);
             seq += 1;
         }
+        let records_len = self.buf.len() as u64;
+        self.fragment = unfinished.map(|l| {
+            let line = &l.bytes[..l.bytes.len().min(MAX_LINE_LEN)];
+            segment::encode_record(&mut self.buf, seq, l.received_at_us, Kind::Fragment, line);
+            (line.to_vec(), l.received_at_us)
+        });
         let seg = &self.active;
-        if let Err(e) = seg.file.write_all_at(&self.buf, self.written) {
+        let end = self.written + self.buf.len() as u64;
+        let written = seg
+            .file
+            .write_all_at(&self.buf, self.written)
+            .and_then(|()| {
+                // A longer fragment of an earlier append must not outlive the line it began.
+                if self.on_disk > end {
+                    seg.file.set_len(end)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = written {
             // Cut a partial write so the segment ends with whole records.
             let _ = seg.file.set_len(self.written);
+            self.on_disk = self.written;
+            self.fragment = None;
             return Err(SpoolError::io(&seg.path, "cannot write", e));
         }
-        self.written += self.buf.len() as u64;
+        self.on_disk = end;
+        self.written += records_len;
         self.next_seq = seq;
         seg.publish(self.written, seq);
         self.shared
             .held_bytes
-            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+            .fetch_add(records_len, Ordering::Relaxed);
         match self.shared.opts.fsync {
             FsyncPolicy::Always => seg
                 .file
@@ -105,7 +147,9 @@ impl SpoolWriter {
             FsyncPolicy::Interval(_) => seg.dirty.store(true, Ordering::Relaxed),
             FsyncPolicy::Never => {}
         }
-        self.shared.notify.notify_one();
+        if records_len > 0 {
+            self.shared.notify.notify_one();
+        }
         if self.written >= self.shared.opts.segment_limit() {
             self.rotate_to(self.context())?;
         }
@@ -151,40 +195,100 @@ impl SpoolWriter {
         let (next, created) = new_segment(&self.shared, ctx, self.last_created_us)?;
         self.last_created_us = created;
         let old = std::mem::replace(&mut self.active, next);
+        let old_written = self.written;
         self.written = self.active.written();
+        self.on_disk = self.written;
         self.next_seq = 0;
+        // The unfinished line moves on with the writer: written at the start of the new
+        // segment first, then cut off the old one (a crash in between leaves it twice,
+        // never nowhere).
+        if let Some((line, received_at_us)) = self.fragment.take() {
+            self.buf.clear();
+            segment::encode_record(&mut self.buf, 0, received_at_us, Kind::Fragment, &line);
+            self.active
+                .file
+                .write_all_at(&self.buf, self.written)
+                .map_err(|e| SpoolError::io(&self.active.path, "cannot write", e))?;
+            self.on_disk += self.buf.len() as u64;
+            self.fragment = Some((line, received_at_us));
+            if let Err(e) = old.file.set_len(old_written) {
+                self.shared.lock().tally.event(SpoolEvent::Error {
+                    what: format!("cannot cut {}: {e}", old.path.display()),
+                });
+            }
+        }
         old.seal();
         self.shared.lock().retire_finished(&self.shared);
         self.shared.notify.notify_one();
         Ok(())
     }
 
-    /// Whether `n` lines of `incoming` bytes may be written, making room under
-    /// `DropOldest`; refused lines are counted as dropped.
-    fn admit(&mut self, incoming: u64, n: u64) -> Result<bool, SpoolError> {
+    /// How many of `lines` (a prefix) may be written; the others are counted as dropped.
+    /// `DropOldest` makes room by deleting the oldest segments. `DropNewest` takes the
+    /// lines that still fit, then refuses all lines until the spool is back under
+    /// [`RESUME_AT`] of its limit, so what it keeps is the oldest lines, without gaps.
+    fn admit(&mut self, lines: &[LineIn<'_>]) -> Result<usize, SpoolError> {
         let max = self.shared.opts.max_bytes;
-        let mut rotated = false;
-        while self.shared.used_bytes() + incoming > max {
-            if matches!(self.shared.opts.full_policy, FullPolicy::DropOldest) {
-                let dropped = self.shared.lock().drop_oldest(&self.shared, self.active.id);
-                if dropped {
-                    continue;
-                }
-                if !rotated && self.next_seq > 0 {
+        let size = |l: &LineIn<'_>| (RECORD_HEADER_LEN + l.bytes.len().min(MAX_LINE_LEN)) as u64;
+        let incoming: u64 = lines.iter().map(size).sum();
+        let take = match self.shared.opts.full_policy {
+            FullPolicy::DropOldest => {
+                let mut rotated = false;
+                loop {
+                    if self.shared.used_bytes() + incoming <= max {
+                        break lines.len();
+                    }
+                    if self.shared.lock().drop_oldest(&self.shared, self.active.id) {
+                        continue;
+                    }
+                    if rotated || self.next_seq == 0 {
+                        break 0;
+                    }
                     rotated = true;
                     self.rotate_to(self.context())?;
-                    continue;
                 }
             }
-            self.shared.dropped.fetch_add(n, Ordering::Relaxed);
-            return Ok(false);
-        }
-        Ok(true)
+            FullPolicy::DropNewest => {
+                let used = self.shared.used_bytes();
+                if self.refusing && used + incoming <= max / RESUME_AT.1 * RESUME_AT.0 {
+                    self.refusing = false;
+                }
+                if self.refusing {
+                    0
+                } else {
+                    let mut room = max.saturating_sub(used);
+                    let fit = lines
+                        .iter()
+                        .take_while(|l| {
+                            let ok = size(l) <= room;
+                            room = room.saturating_sub(size(l));
+                            ok
+                        })
+                        .count();
+                    self.refusing = fit < lines.len();
+                    fit
+                }
+            }
+        };
+        self.shared
+            .dropped
+            .fetch_add((lines.len() - take) as u64, Ordering::Relaxed);
+        Ok(take)
     }
 
+    /// Seals the active segment. An unfinished line still pending becomes a record of its
+    /// own: the input ended (or failed) before its newline, and nobody else will finish it.
     fn finish(&mut self) {
         if !self.closed {
             self.closed = true;
+            if self.fragment.take().is_some() {
+                self.shared
+                    .held_bytes
+                    .fetch_add(self.on_disk - self.written, Ordering::Relaxed);
+                self.written = self.on_disk;
+                self.next_seq += 1;
+                self.active.publish(self.written, self.next_seq);
+            }
             self.active.seal();
             self.shared.lock().writer_closed = true;
             self.shared.notify.notify_one();
