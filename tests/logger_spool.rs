@@ -15,6 +15,7 @@ use common::logger::{
     indexed_text, indices, logger_command, rss_kib, run_tool, spooled_records, start_logger,
     wait_until,
 };
+use common::proxy::Proxy;
 
 /// Segment files in `dir`, oldest first.
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -211,16 +212,20 @@ fn lines_read_before_kill_9_are_sent_by_the_next_logger_with_empty_stdin_under_t
 }
 
 #[test]
-fn pubsub_down_for_the_whole_input_then_up_everything_arrives_and_memory_stays_flat() {
-    let Some(mut emulator) = emulator_down() else {
+fn pubsub_unreachable_for_the_whole_input_then_back_everything_arrives_and_memory_stays_flat() {
+    let Some(emulator) = Emulator::start() else {
         return;
     };
+    emulator.create_topic("outage-topic");
+    emulator.create_subscription("outage-sub", "outage-topic");
+    let mut network = Proxy::new(emulator.port());
+    network.down();
     let spool = tempfile::tempdir().expect("spool dir");
     const WARM: usize = 20_000;
     const LINES: usize = 200_000;
     let mut logger = Guard::new(
         logger_command(
-            &emulator.host_port(),
+            &network.host_port(),
             "outage-topic",
             spool.path(),
             &["--shutdown-timeout", "120s"],
@@ -256,9 +261,7 @@ fn pubsub_down_for_the_whole_input_then_up_everything_arrives_and_memory_stays_f
         "memory grew with the spool: {warm_rss} KiB -> {full_rss} KiB"
     );
 
-    emulator.start_again();
-    emulator.create_topic("outage-topic");
-    emulator.create_subscription("outage-sub", "outage-topic");
+    network.up();
     drop(stdin);
     let out = logger.finish();
     assert_success(&out);

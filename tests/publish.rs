@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::logger::{finish, ids, sample_lines, start_logger, write_lines};
+use common::proxy::Proxy;
 use common::{Emulator, binary};
 use serde_json::Value;
 
@@ -134,22 +135,26 @@ fn lines_read_while_pubsub_is_down_arrive_once_it_is_up() {
     let Some(mut emulator) = Emulator::start() else {
         return;
     };
-    let port = emulator.port();
     emulator.stop();
+    // The logger reaches the emulator through a proxy, which is cut while the restarted
+    // emulator gets its topic and subscription: nothing can be published in between.
+    let mut network = Proxy::new(emulator.port());
     let spool = tempfile::tempdir().expect("spool dir");
     let lines = sample_lines(500);
 
     let mut logger = start_logger(
-        &format!("127.0.0.1:{port}"),
+        &network.host_port(),
         "late-topic",
         spool.path(),
         &["--shutdown-timeout", "60s"],
     );
     write_lines(logger.stdin.as_mut().expect("stdin"), &lines);
     std::thread::sleep(Duration::from_secs(3));
+    network.down();
     emulator.start_again();
     emulator.create_topic("late-topic");
     emulator.create_subscription("late-sub", "late-topic");
+    network.up();
     let out = finish(logger);
     assert!(
         out.status.success(),
@@ -173,8 +178,9 @@ fn killing_and_restarting_pubsub_mid_run_loses_nothing() {
     let (before, rest) = lines.split_at(500);
     let (during, after) = rest.split_at(500);
 
+    let mut network = Proxy::new(emulator.port());
     let mut logger = start_logger(
-        &emulator.host_port(),
+        &network.host_port(),
         "restart-topic",
         spool.path(),
         &["--shutdown-timeout", "60s"],
@@ -186,9 +192,12 @@ fn killing_and_restarting_pubsub_mid_run_loses_nothing() {
     emulator.kill();
     write_lines(stdin, during);
     std::thread::sleep(Duration::from_secs(2));
+    // Cut while the new emulator gets its topic and subscription (see above).
+    network.down();
     emulator.start_again();
     emulator.create_topic("restart-topic");
     emulator.create_subscription("restart-sub", "restart-topic");
+    network.up();
     write_lines(stdin, after);
     let out = finish(logger);
     assert!(
