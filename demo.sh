@@ -14,8 +14,8 @@ project=demo
 topic=demo-access-log
 subscription=demo-sub
 
-echo "== building (cargo build --release)"
-cargo build --release --quiet
+echo "== building (cargo build; the tests build the same binary)"
+cargo build --quiet
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/v1/projects/$project"
@@ -44,7 +44,7 @@ curl -fs -X PUT "$base/subscriptions/$subscription" -H 'content-type: applicatio
 echo "== piping $lines sample log lines through accesslog-pubsub"
 python3 bench/gen_log.py "$lines" "$work/access.log"
 echo "   first line: $(head -1 "$work/access.log")"
-time PUBSUB_EMULATOR_HOST="127.0.0.1:$port" target/release/accesslog-pubsub \
+time PUBSUB_EMULATOR_HOST="127.0.0.1:$port" target/debug/accesslog-pubsub \
     --project "$project" --topic "$topic" --spool-dir "$work/spool" <"$work/access.log"
 
 echo "== pulling from projects/$project/subscriptions/$subscription"

@@ -2,7 +2,8 @@
 # End-to-end publishing benchmark against a private Pub/Sub emulator.
 #
 # Usage: bench/e2e.sh [--lines N]        (from the repository root; N defaults to 200000)
-#        bench/e2e.sh --spool-down       reserved: spooling 1 M lines with Pub/Sub down (not yet)
+#
+# (Spooling with Pub/Sub unreachable is bench/spool_down.sh.)
 #
 # Starts its own emulator (gcloud, free port, own data dir; its process group is killed at
 # exit), creates topic bench-topic with ONE subscription, bench-verify, that is drained after
@@ -34,10 +35,6 @@ while [[ $# -gt 0 ]]; do
     --lines)
         LINES=$2
         shift 2
-        ;;
-    --spool-down)
-        echo "--spool-down is reserved and not implemented yet" >&2
-        exit 2
         ;;
     *)
         echo "usage: bench/e2e.sh [--lines N]" >&2

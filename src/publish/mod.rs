@@ -126,7 +126,8 @@ pub async fn run(
     let mut notices = Notices::default();
     let mut notice_tick = tokio::time::interval(NOTICE_INTERVAL);
     let batch_records = config.batch_max_messages as usize;
-    let far_future = Instant::now() + Duration::from_secs(86400 * 365);
+    let started = Instant::now();
+    let far_future = started + Duration::from_secs(86400 * 365);
 
     loop {
         if source_done && in_flight.is_empty() {
@@ -193,6 +194,9 @@ pub async fn run(
                 }
             }
             _ = sleep_until(give_up_at.unwrap_or(far_future)), if give_up_at.is_some() => {
+                if let Some(error) = ctx.transient.since(started.into_std()) {
+                    eprintln!("accesslog-pubsub: giving up for now on {}; the last error: {error}", ctx.topic);
+                }
                 for (_, entry) in in_flight.drain() {
                     spool.abandon(entry.batch);
                 }
