@@ -2,22 +2,25 @@
 //!
 //! # Layout
 //!
-//! The data flows top to bottom; nothing below imports anything above it.
+//! The piped logger's data flow, as [`run`] wires it: stdin -> `reader` -> `spool` ->
+//! `publish` (which parses with `logformat` into `record` JSON on the way out).
 //!
 //! - `cli`: the command line (clap definitions), nothing else.
 //! - `config`: TOML file + flags -> one validated, immutable [`config::Config`].
 //! - `reader`: cuts stdin into lines (CRLF, blank lines, over-long lines) in big reads.
 //! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that runs it.
 //! - `record`: one parsed line -> one flat JSON object (`id`, `host`, fields, `raw`/`parse_error`).
-//! - `parse_command`: the `parse` subcommand: reader -> record -> stdout.
-//! - `schema`: the BigQuery table schema of the records a `LogFormat` produces.
-//! - `spool`: the durable on-disk queue between the stdin reader and the publisher.
+//! - `spool`: the durable on-disk queue between the stdin reader and the publisher (its
+//!   module doc has the exact file format).
 //! - `publish`: spool batches -> Pub/Sub messages -> acknowledgements back to the spool.
-//! - `stats`, `report`: the counters, and the periodic line on stderr when something is wrong.
+//! - `stats`, `report`: the counters, and what is said on stderr (periodic report, spool events).
 //! - `run`: the piped logger: wires reader -> spool -> publisher, owns the shutdown.
+//! - `parse_command`: `accesslog-pubsub parse`: reader -> record -> stdout.
+//! - `schema`: `accesslog-pubsub schema`: the BigQuery table schema of a format's records.
+//! - `spool_command`: `accesslog-pubsub spool status | verify | replay`.
 //!
-//! The binary (`src/main.rs`) parses the command line, loads the configuration and hands
-//! over to `run` or a subcommand.
+//! The binary (`src/main.rs`) parses the command line, loads the configuration, hands over
+//! to `run` or a subcommand, and turns any error into one line on stderr.
 
 pub mod cli;
 pub mod config;
