@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end publishing benchmark against a private Pub/Sub emulator.
 #
-# Usage: bench/e2e.sh [--lines N]        (from the repository root; N defaults to 200000)
+# Usage: bench/e2e.sh [--lines N] [--runs R] [--only NAME,NAME...]   (from the repository root)
+#        N defaults to 200000, R to 3; --only runs just the named publishers (for quick checks).
 #
 # (Spooling with Pub/Sub unreachable is bench/spool_down.sh.)
 #
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 RUNS=3
+ONLY=
 LINES=200000
 WAIT_LINES=2000
 TOPIC=bench-topic
@@ -36,8 +38,16 @@ while [[ $# -gt 0 ]]; do
         LINES=$2
         shift 2
         ;;
+    --runs)
+        RUNS=$2
+        shift 2
+        ;;
+    --only)
+        ONLY=",$2,"
+        shift 2
+        ;;
     *)
-        echo "usage: bench/e2e.sh [--lines N]" >&2
+        echo "usage: bench/e2e.sh [--lines N] [--runs R] [--only NAME,NAME...]" >&2
         exit 2
         ;;
     esac
@@ -109,6 +119,9 @@ fi
 measure() {
     local name=$1 expected=$2 input=$3
     shift 3
+    if [[ -n $ONLY && $ONLY != *",$name,"* ]]; then
+        return
+    fi
     echo "run: $name ($expected lines)" >&2
     if ! timed "$results/$name" "$input" "$@"; then
         echo "failed" >>"$results/$name.failed"

@@ -57,7 +57,7 @@ pub struct Settings {
     pub spool_max_bytes: Option<Size>,
 
     /// When the spool is full: drop_oldest (make room by deleting the oldest records) or
-    /// drop_newest (refuse new lines) [default: drop_oldest]
+    /// drop_newest (refuse new lines until it is back under 90%) [default: drop_oldest]
     #[arg(long, global = true, value_name = "POLICY")]
     pub spool_full_policy: Option<FullPolicySetting>,
 

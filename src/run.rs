@@ -1,11 +1,12 @@
 //! The piped logger: wires stdin reader -> spool -> publisher and owns the shutdown.
 //!
-//! Two threads:
+//! Threads:
 //! - the reader, a plain thread: read stdin, cut lines, append them to the spool, read
 //!   again. It waits on nothing but `read()` and the spool's `write()` into the page cache,
 //!   so Apache's pipe is drained at full speed whatever Pub/Sub does;
-//! - the main thread, a single-threaded tokio runtime: the publish loop and the Pub/Sub
-//!   client's own tasks.
+//! - the publisher's tokio runtime ([`publish::runtime`], two workers): the publish loop
+//!   and the Pub/Sub client's own tasks; the main thread waits for it;
+//! - the spool's background thread (fsync, rescans).
 //!
 //! Shutdown: the input ends at EOF, or `drain_timeout` after SIGTERM/SIGINT (Apache's old
 //! workers keep writing into the pipe after it sends SIGTERM, and EOF comes when the last
@@ -81,10 +82,7 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
         })
         .map_err(RunError::Start)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(RunError::Start)?;
+    let runtime = publish::runtime().map_err(RunError::Start)?;
     let outcome = runtime.block_on(async {
         let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
         tokio::spawn(end_input_after_drain(

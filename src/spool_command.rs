@@ -223,10 +223,7 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
     );
     let stats = Arc::new(Stats::default());
     let (give_up_tx, give_up_at) = watch::channel(timeout.map(|t| Instant::now() + t));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(SpoolCommandError::Start)?;
+    let runtime = publish::runtime().map_err(SpoolCommandError::Start)?;
     let started = Instant::now();
     let outcome = runtime.block_on(async {
         let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;

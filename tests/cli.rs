@@ -2,16 +2,20 @@
 //! configurations (one line, exit 2), flags over the file, and the spool tools on a spool
 //! that does not exist yet.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use common::binary;
+use common::logger::without_run_keys;
 use serde_json::Value;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 
 /// Runs the program with `args` and `stdin` as input.
 fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accesslog-pubsub"))
+    let mut child = Command::new(binary())
         .args(args)
         .env_remove("PUBSUB_EMULATOR_HOST")
         .stdin(Stdio::piped())
@@ -41,14 +45,6 @@ fn refusal(args: &[&str]) -> String {
     text
 }
 
-/// A record without the keys that differ from run to run.
-fn stable(mut record: Value) -> Value {
-    let object = record.as_object_mut().expect("an object");
-    object.remove("id");
-    object.remove("received_at");
-    record
-}
-
 #[test]
 fn parse_prints_the_golden_records_for_the_sample_log() {
     let log = std::fs::read(format!("{GOLDEN}/combined.log")).expect("golden log");
@@ -65,7 +61,7 @@ fn parse_prints_the_golden_records_for_the_sample_log() {
         .collect();
     assert_eq!(got.len(), want.len(), "one record per line");
     for (g, w) in got.iter().zip(&want) {
-        assert_eq!(stable(g.clone()), stable(w.clone()));
+        assert_eq!(without_run_keys(g.clone()), without_run_keys(w.clone()));
     }
     let ids: std::collections::BTreeSet<&str> =
         got.iter().filter_map(|r| r["id"].as_str()).collect();

@@ -8,7 +8,7 @@ use std::io::{Seek, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::logger::{finish, ids, sample_lines, start_logger, write_lines};
+use common::logger::{finish, ids, sample_lines, start_logger, without_run_keys, write_lines};
 use common::proxy::Proxy;
 use common::{Emulator, binary};
 use serde_json::Value;
@@ -44,14 +44,6 @@ fn sorted_texts(records: impl IntoIterator<Item = Value>) -> Vec<String> {
     let mut texts: Vec<String> = records.into_iter().map(|r| r.to_string()).collect();
     texts.sort();
     texts
-}
-
-/// The record without `id` and `received_at`, which differ between two runs of the same line.
-fn without_run_keys(mut record: Value) -> Value {
-    let object = record.as_object_mut().expect("a record is a JSON object");
-    object.remove("id");
-    object.remove("received_at");
-    record
 }
 
 #[test]

@@ -70,6 +70,19 @@ pub struct PublishContext {
     pub give_up_at: watch::Receiver<Option<std::time::Instant>>,
 }
 
+/// Worker threads of the publisher's runtime.
+const WORKER_THREADS: usize = 2;
+
+/// The tokio runtime the publish loop and the Pub/Sub client run on: two worker threads, so
+/// the client's batching and gRPC work overlaps with turning spooled lines into JSON.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("publisher")
+        .enable_all()
+        .build()
+}
+
 impl PublishContext {
     /// Builds the client for the configured topic (no I/O towards Pub/Sub yet; needs a
     /// running tokio runtime).

@@ -112,6 +112,14 @@ pub fn assert_lines(got: &BTreeSet<usize>, want: impl IntoIterator<Item = usize>
     );
 }
 
+/// The record without `id` and `received_at`, which differ between two runs of the same line.
+pub fn without_run_keys(mut record: Value) -> Value {
+    let object = record.as_object_mut().expect("a record is a JSON object");
+    object.remove("id");
+    object.remove("received_at");
+    record
+}
+
 /// Distinct record ids among `pulled`; panics if a message is not a record.
 pub fn ids(pulled: &[Pulled]) -> BTreeSet<String> {
     pulled

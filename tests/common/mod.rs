@@ -4,7 +4,7 @@
 //! the program's binary for CLI tests.
 
 // Each integration test file compiles this module on its own and uses only part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod emulator;
 pub mod logger;
