@@ -1,21 +1,24 @@
 //! Matching one line against a [`Plan`]: where each field starts and ends.
 //!
 //! Literals must appear exactly where the plan puts them. A field ends where the literal after
-//! it begins (memchr for its first byte), inside quotes at the first unescaped `"` that starts
-//! that literal (memchr2 on `"` and `\`); the format's final literal must end the line. Nothing
-//! is copied or converted here.
+//! it begins (memchr for its first byte), inside quotes at the first unescaped `"` that
+//! starts that literal (memchr2 on `"` and `\`); the format's final literal must end the
+//! line. Nothing is copied or converted here.
 
 use chrono::format::{Parsed, parse_and_remainder};
-use memchr::{memchr, memchr2};
 
 use super::compile::{Extent, Plan, Step};
 use super::directive::{Conv, TimeItem};
+use memchr::{memchr, memchr2};
 
 /// Where one field's text is in the line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Span {
     pub(crate) start: usize,
     pub(crate) end: usize,
+    /// The text holds no `"` and no `\`, as the search for its end found (only quoted
+    /// fields are searched for those; false when not known).
+    pub(crate) clean: bool,
 }
 
 /// Why a line does not match; `at` is a byte offset in the line (0-based).
@@ -79,19 +82,18 @@ impl LineError {
     }
 }
 
-/// Splits `line` by `plan` into `spans` (one per field). `text` is the line when it is UTF-8.
-pub(crate) fn split(
-    plan: &Plan,
-    line: &[u8],
-    text: Option<&str>,
-    spans: &mut Vec<Span>,
-) -> Result<(), LineError> {
+/// Splits `line` by `plan` into `spans` (one per field).
+pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(), LineError> {
     spans.clear();
+    // The line as text if it is UTF-8, checked only if a strftime item needs it.
+    let mut text = None;
+    // Where the search for the end of the last field found the literal after it.
+    let mut found = None;
     let mut pos = 0;
     for (step_index, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Literal(lit) => {
-                if !has_prefix(&line[pos..], lit) {
+                if found != Some(pos) && !has_prefix(&line[pos..], lit) {
                     return Err(LineError::Literal {
                         step: step_index,
                         at: pos,
@@ -101,13 +103,29 @@ pub(crate) fn split(
             }
             Step::Field(f) => {
                 let field = &plan.fields[*f];
+                let mut clean = false;
                 let end = match &field.extent {
-                    Extent::Until { lit, quoted, last } => find_end(line, pos, lit, *quoted, *last)
+                    Extent::Until {
+                        lit,
+                        quoted: true,
+                        last,
+                    } => {
+                        let (end, no_specials) = find_quoted_end(line, pos, lit, *last)
+                            .ok_or(LineError::Unterminated { field: *f, at: pos })?;
+                        clean = no_specials;
+                        end
+                    }
+                    Extent::Until {
+                        lit,
+                        quoted: false,
+                        last,
+                    } => find_end(line, pos, lit, *last)
                         .ok_or(LineError::Unterminated { field: *f, at: pos })?,
                     Extent::ToEnd => line.len(),
                     Extent::Fixed(n) => fixed_end(line, pos, *n, &field.conv)
                         .ok_or_else(|| fixed_error(*f, line, pos, &field.conv))?,
                     Extent::Strftime => {
+                        let text = *text.get_or_insert_with(|| std::str::from_utf8(line).ok());
                         strftime_end(line, text, pos, &field.conv).ok_or(LineError::Field {
                             field: *f,
                             at: pos,
@@ -116,7 +134,14 @@ pub(crate) fn split(
                     }
                     Extent::Digits { hex } => digits_end(line, pos, *hex),
                 };
-                spans.push(Span { start: pos, end });
+                if matches!(field.extent, Extent::Until { .. }) {
+                    found = Some(end);
+                }
+                spans.push(Span {
+                    start: pos,
+                    end,
+                    clean,
+                });
                 pos = end;
             }
         }
@@ -127,70 +152,62 @@ pub(crate) fn split(
     Ok(())
 }
 
-/// `hay.starts_with(lit)` for the short literals of a format, without a call to memcmp.
+/// `hay.starts_with(lit)` for the short literals of a format, without a call to memcmp for
+/// the most common ones (one to three bytes: ` `, `" "`, `] `).
 #[inline]
 fn has_prefix(hay: &[u8], lit: &[u8]) -> bool {
-    hay.len() >= lit.len() && hay.iter().zip(lit).all(|(a, b)| a == b)
+    match *lit {
+        [a] => hay.first() == Some(&a),
+        [a, b] => hay.first_chunk() == Some(&[a, b]),
+        [a, b, c] => hay.first_chunk() == Some(&[a, b, c]),
+        _ => hay.starts_with(lit),
+    }
+}
+
+/// Whether the literal `lit` is at `i` (and, if `last`, ends the line).
+#[inline]
+fn fits(line: &[u8], i: usize, lit: &[u8], last: bool) -> bool {
+    has_prefix(&line[i..], lit) && (!last || i + lit.len() == line.len())
+}
+
+/// Where the literal `lit` that ends a field between quotes starting at `pos` begins: the
+/// first `"` not escaped by a `\` where `lit` fits; and whether the field holds no `"` or
+/// `\` at all.
+fn find_quoted_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, bool)> {
+    let mut at = pos;
+    while let Some(off) = memchr2(b'"', b'\\', &line[at..]) {
+        let i = at + off;
+        if line[i] == b'\\' {
+            at = i + 2;
+            if at > line.len() {
+                return None;
+            }
+        } else if fits(line, i, lit, last) {
+            // Nothing was found before it: the field holds no `"` or `\`.
+            return Some((i, at == pos));
+        } else {
+            at = i + 1;
+        }
+    }
+    None
 }
 
 /// Where the literal `lit` that ends a field starting at `pos` begins.
-fn find_end(line: &[u8], pos: usize, lit: &[u8], quoted: bool, last: bool) -> Option<usize> {
-    let fits = |i: usize| has_prefix(&line[i..], lit) && (!last || i + lit.len() == line.len());
-    if quoted {
-        let mut at = pos;
-        while let Some(off) = find2(b'"', b'\\', &line[at..]) {
-            let i = at + off;
-            if line[i] == b'\\' {
-                at = i + 2;
-                if at > line.len() {
-                    return None;
-                }
-            } else if fits(i) {
-                return Some(i);
-            } else {
-                at = i + 1;
-            }
-        }
-        None
-    } else if last {
+fn find_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<usize> {
+    if last {
         let end = line.len().checked_sub(lit.len())?;
-        (end >= pos && fits(end)).then_some(end)
-    } else {
-        let first = *lit.first()?;
-        let mut at = pos;
-        while let Some(off) = find(first, &line[at..]) {
-            let i = at + off;
-            if fits(i) {
-                return Some(i);
-            }
-            at = i + 1;
+        return (end >= pos && fits(line, end, lit, last)).then_some(end);
+    }
+    let first = *lit.first()?;
+    let mut at = pos;
+    while let Some(off) = memchr(first, &line[at..]) {
+        let i = at + off;
+        if fits(line, i, lit, last) {
+            return Some(i);
         }
-        None
+        at = i + 1;
     }
-}
-
-/// Bytes looked at one by one before calling memchr, which is slower to start up; most
-/// unquoted fields (addresses, status, sizes) are shorter.
-const SHORT: usize = 16;
-
-/// memchr, with a plain loop over the first [`SHORT`] bytes.
-#[inline]
-fn find(b: u8, hay: &[u8]) -> Option<usize> {
-    let head = hay.len().min(SHORT);
-    match hay[..head].iter().position(|&c| c == b) {
-        Some(i) => Some(i),
-        None => memchr(b, &hay[head..]).map(|i| i + head),
-    }
-}
-
-/// memchr2, with a plain loop over the first [`SHORT`] bytes.
-#[inline]
-fn find2(b1: u8, b2: u8, hay: &[u8]) -> Option<usize> {
-    let head = hay.len().min(SHORT);
-    match hay[..head].iter().position(|&c| c == b1 || c == b2) {
-        Some(i) => Some(i),
-        None => memchr2(b1, b2, &hay[head..]).map(|i| i + head),
-    }
+    None
 }
 
 /// The end of a fixed-width field, checking the parts that tell where it is.

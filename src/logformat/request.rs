@@ -44,8 +44,26 @@ pub(crate) fn split_request(line: &[u8]) -> Option<RequestParts> {
 
 /// An RFC 9110 token character.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// [`is_tchar`] for every byte, looked up rather than computed: methods are checked byte by
+/// byte on every line.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let others = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < others.len() {
+        t[others[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// `HTTP/1.1`, `HTTP/2`, `HTTP/2.0`.
 fn is_protocol(p: &[u8]) -> bool {

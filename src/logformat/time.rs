@@ -22,7 +22,7 @@ const MONTHS: [&[u8; 3]; 12] = [
 ];
 
 /// A timestamp ready to be written: `2000-10-10T20:55:36[.123]Z` and `-07:00`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Resolved {
     text: [u8; 27],
     len: usize,
