@@ -4,7 +4,7 @@
 # Usage: bench/parse.sh            (from the repository root)
 #
 # Builds the release binary, generates (or reuses) a 2,000,000-line combined log and a
-# 200,000-line one in target/bench/, runs each command 3 times pinned to CPU 0 (when taskset
+# 200,000-line one in target/bench/, runs each command 5 times pinned to CPU 0 (when taskset
 # exists) and prints a Markdown table of medians: lines/s, CPU ns per line (user+sys), peak
 # RSS, the ratios to `wc -l`, and the peak RSS on the 10x smaller input (memory must be flat).
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-RUNS=3
+RUNS=5
 LINES=2000000
 SMALL_LINES=200000
 BINARY=target/release/accesslog-pubsub
@@ -48,7 +48,7 @@ read -r wc_wall wc_cpu wc_rss <<<"$(medians "$results/wc")"
 read -r p_wall p_cpu p_rss <<<"$(medians "$results/parse")"
 read -r _ _ small_rss <<<"$(medians "$results/parse-small")"
 
-python3 - "$LINES" "$SMALL_LINES" "$wc_wall" "$wc_cpu" "$wc_rss" "$p_wall" "$p_cpu" "$p_rss" "$small_rss" "${#pin[@]}" <<'EOF'
+python3 - "$LINES" "$SMALL_LINES" "$wc_wall" "$wc_cpu" "$wc_rss" "$p_wall" "$p_cpu" "$p_rss" "$small_rss" "${#pin[@]}" "$RUNS" <<'EOF'
 import sys
 lines, small_lines = int(sys.argv[1]), int(sys.argv[2])
 wc_wall, wc_cpu, wc_rss, p_wall, p_cpu, p_rss, small_rss = map(float, sys.argv[3:10])
@@ -57,7 +57,7 @@ pinned = sys.argv[10] != "0"
 def rate(wall):
     return lines / wall if wall > 0 else float("inf")
 
-print("## Parser benchmark: %d combined lines, median of 3 runs%s" % (lines, ", pinned to CPU 0" if pinned else ""))
+print("## Parser benchmark: %d combined lines, median of %s runs%s" % (lines, sys.argv[11], ", pinned to CPU 0" if pinned else ""))
 print()
 print("| command | wall s | lines/s | CPU ns/line | peak RSS MB | target |")
 print("|---|---|---|---|---|---|")

@@ -3,8 +3,7 @@
 //! key present with an equal value of the same JSON type, `{"parse_error": true}` = a
 //! non-empty `parse_error` and a `raw`, `{}` = any record.
 //!
-//! Ignored by default because the corpus lives outside the repository:
-//! `cargo test --test parser_corpus -- --ignored --nocapture`.
+//! The corpus lives outside the repository; where it is missing the test says so and passes.
 
 use std::fs;
 use std::path::Path;
@@ -49,9 +48,12 @@ fn check(record: &Value, want: &Value) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs ../shared/corpus"]
 fn real_logs_match_their_expectations() {
     let dir = Path::new(CORPUS);
+    if !dir.is_dir() {
+        eprintln!("skipped: no real-log corpus at {CORPUS}");
+        return;
+    }
     let mut names: Vec<String> = fs::read_dir(dir)
         .expect("corpus folder")
         .filter_map(|e| {

@@ -3,8 +3,6 @@
 
 mod spool_support;
 
-use std::time::Instant;
-
 use accesslog_pubsub::spool::LineIn;
 use spool_support::*;
 
@@ -64,58 +62,4 @@ async fn memory_stays_flat_while_the_spool_grows_and_drains() {
         (peak - before) >> 20
     );
     assert_eq!(files(dir.path()), Vec::<String>::new());
-}
-
-#[tokio::test]
-#[ignore = "a measurement, not a check: cargo test --release --test spool_memory -- --ignored --nocapture"]
-async fn append_speed() {
-    const N: usize = 1_000_000;
-    let dir = tempfile::tempdir().unwrap();
-    let (mut w, mut r) = open(opts(dir.path()));
-    let line = vec![b'a'; 200];
-    let chunk: Vec<LineIn<'_>> = (0..1000)
-        .map(|i| LineIn {
-            bytes: &line,
-            received_at_us: i,
-            truncated: false,
-        })
-        .collect();
-    let start = Instant::now();
-    for _ in 0..N / chunk.len() {
-        w.append(&chunk).unwrap();
-    }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "append: {:.2} M lines/s ({N} lines of 200 bytes in {secs:.3} s)",
-        N as f64 / secs / 1e6
-    );
-
-    // Appending from a thread while this task reads and acks: the whole spool's pipeline.
-    let start = Instant::now();
-    let line2 = line.clone();
-    let writer = std::thread::spawn(move || {
-        let chunk: Vec<LineIn<'_>> = (0..1000)
-            .map(|i| LineIn {
-                bytes: &line2,
-                received_at_us: i,
-                truncated: false,
-            })
-            .collect();
-        for _ in 0..N / chunk.len() {
-            w.append(&chunk).unwrap();
-        }
-        w.close().unwrap();
-    });
-    let mut n = 0;
-    while let Some(b) = r.next_batch(1000, 1 << 20).await.unwrap() {
-        n += b.len();
-        r.ack(b.ticket).unwrap();
-    }
-    writer.join().unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    assert_eq!(n, 2 * N);
-    println!(
-        "pipeline: {:.2} M lines/s appended and read back ({N} new + {N} spooled before in {secs:.3} s)",
-        2.0 * N as f64 / secs / 1e6
-    );
 }
