@@ -4,8 +4,8 @@
 //! - the reader, a plain thread: read stdin, cut lines, append them to the spool, read
 //!   again. It waits on nothing but `read()` and the spool's `write()` into the page cache,
 //!   so Apache's pipe is drained at full speed whatever Pub/Sub does;
-//! - the publisher's tokio runtime ([`publish::runtime`], two workers): the publish loop
-//!   and the Pub/Sub client's own tasks; the main thread waits for it;
+//! - the main thread, which runs the publisher's single-threaded tokio runtime
+//!   ([`publish::runtime`]): the publish loop and the Pub/Sub client's own tasks;
 //! - the spool's background thread (fsync, rescans).
 //!
 //! Shutdown: the input ends at EOF, or `drain_timeout` after SIGTERM/SIGINT (Apache's old

@@ -70,15 +70,11 @@ pub struct PublishContext {
     pub give_up_at: watch::Receiver<Option<std::time::Instant>>,
 }
 
-/// Worker threads of the publisher's runtime.
-const WORKER_THREADS: usize = 2;
-
-/// The tokio runtime the publish loop and the Pub/Sub client run on: two worker threads, so
-/// the client's batching and gRPC work overlaps with turning spooled lines into JSON.
+/// The tokio runtime the publish loop and the Pub/Sub client run on: one thread, the caller's.
+/// Stdin has its own thread, so one is enough for Pub/Sub, and with the emulator or other
+/// work on the machine, worker threads cost more in switching than they overlap.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKER_THREADS)
-        .thread_name("publisher")
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }
