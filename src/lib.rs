@@ -8,7 +8,7 @@
 //! - `cli`: the command line (clap definitions), nothing else.
 //! - `config`: TOML file + flags -> one validated, immutable [`config::Config`].
 //! - `reader`: cuts stdin into lines (CRLF, blank lines, over-long lines) in big reads.
-//! - `scan`: one pass over a line telling whether it is ASCII and free of control characters.
+//! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
 //! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that runs it.
 //! - `record`: one parsed line -> one flat JSON object (`id`, `host`, fields, `raw`/`parse_error`).
 //! - `spool`: the durable on-disk queue between the stdin reader and the publisher (its

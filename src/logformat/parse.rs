@@ -1,15 +1,15 @@
 //! Matching one line against a [`Plan`]: where each field starts and ends.
 //!
 //! Literals must appear exactly where the plan puts them. A field ends where the literal after
-//! it begins (memchr for its first byte), inside quotes at the first unescaped `"` that
-//! starts that literal (memchr2 on `"` and `\`); the format's final literal must end the
+//! it begins (`scan::find` for its first byte), inside quotes at the first unescaped `"` that
+//! starts that literal (`scan::find2` on `"` and `\`); the format's final literal must end the
 //! line. Nothing is copied or converted here.
 
 use chrono::format::{Parsed, parse_and_remainder};
 
 use super::compile::{Extent, Plan, Step};
 use super::directive::{Conv, TimeItem};
-use memchr::{memchr, memchr2};
+use crate::scan::{find, find2};
 
 /// Where one field's text is in the line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -175,7 +175,7 @@ fn fits(line: &[u8], i: usize, lit: &[u8], last: bool) -> bool {
 /// `\` at all.
 fn find_quoted_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, bool)> {
     let mut at = pos;
-    while let Some(off) = memchr2(b'"', b'\\', &line[at..]) {
+    while let Some(off) = find2(b'"', b'\\', &line[at..]) {
         let i = at + off;
         if line[i] == b'\\' {
             at = i + 2;
@@ -200,7 +200,7 @@ fn find_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<usize> {
     }
     let first = *lit.first()?;
     let mut at = pos;
-    while let Some(off) = memchr(first, &line[at..]) {
+    while let Some(off) = find(first, &line[at..]) {
         let i = at + off;
         if fits(line, i, lit, last) {
             return Some(i);

@@ -18,9 +18,8 @@ use crate::logformat::{
     split_request, unescape_into,
 };
 
-use crate::scan::Extremes;
+use crate::scan::{Extremes, find2};
 use buf::Buf;
-use memchr::memchr2;
 
 mod buf;
 mod json;
@@ -505,7 +504,7 @@ impl Sink<'_> {
         let start = self.out.len();
         // Without control characters only `"` and `\` can need escaping, and a search for
         // those two is quicker than the general escaping loop.
-        if self.line_utf8 && !self.line_control && (clean || memchr2(b'"', b'\\', raw).is_none()) {
+        if self.line_utf8 && !self.line_control && (clean || find2(b'"', b'\\', raw).is_none()) {
             self.out.put(raw);
             self.out.push(b'"');
             let place = Place::Record(start, start + raw.len());
