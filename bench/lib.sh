@@ -45,6 +45,15 @@ timed() {
     rm -f "$tmp"
 }
 
+# bests FILE: the lowest wall and user+sys of its runs (noise on a shared host only adds).
+bests() {
+    python3 - "$1" <<'EOF'
+import sys
+rows = [list(map(float, line.split())) for line in open(sys.argv[1]) if line.strip()]
+print("%.3f %.3f" % (min(r[0] for r in rows), min(r[1] + r[2] for r in rows)))
+EOF
+}
+
 # medians FILE: prints the medians of its columns "wall user+sys maxrss_kb" (one line).
 medians() {
     python3 - "$1" <<'EOF'
