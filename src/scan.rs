@@ -1,24 +1,14 @@
-//! Byte scans over the short fields of a line: searches for one or two bytes, and a one-pass
+//! Byte scans over the short fields of a line: searches for two or three bytes, and a one-pass
 //! summary (ASCII? control characters?) that decides how much checking and escaping the
 //! fields of a line need.
 //!
-//! The searches are memchr's. Its top-level `memchr`/`memchr2` pick AVX2 at run time through
+//! The searches are memchr's. Its top-level `memchr2`/`memchr3` pick AVX2 at run time through
 //! a function pointer, which pays off on long haystacks; a log field is a few to a few dozen
 //! bytes, where that call costs more than the search. On x86_64 these use memchr's SSE2
 //! searchers (SSE2 is part of x86_64), which inline into the caller.
 
 #[cfg(target_arch = "x86_64")]
-use memchr::arch::x86_64::sse2::memchr::{One, Two};
-
-/// The first `b` in `hay`.
-#[inline]
-pub(crate) fn find(b: u8, hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(searcher) = One::new(b) {
-        return searcher.find(hay);
-    }
-    memchr::memchr(b, hay)
-}
+use memchr::arch::x86_64::sse2::memchr::{Three, Two};
 
 /// The first `b1` or `b2` in `hay`.
 #[inline]
@@ -28,6 +18,16 @@ pub(crate) fn find2(b1: u8, b2: u8, hay: &[u8]) -> Option<usize> {
         return searcher.find(hay);
     }
     memchr::memchr2(b1, b2, hay)
+}
+
+/// The first `b1`, `b2` or `b3` in `hay`.
+#[inline]
+pub(crate) fn find3(b1: u8, b2: u8, b3: u8, hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(searcher) = Three::new(b1, b2, b3) {
+        return searcher.find(hay);
+    }
+    memchr::memchr3(b1, b2, b3, hay)
 }
 
 /// The smallest and largest byte of a line.
@@ -78,8 +78,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn find_is_position(hay in proptest::collection::vec(0u8..4, 0..80), b in 0u8..4) {
-            prop_assert_eq!(find(b, &hay), hay.iter().position(|&c| c == b));
+        fn find3_is_position(hay in proptest::collection::vec(0u8..8, 0..80), b1 in 0u8..8, b2 in 0u8..8, b3 in 0u8..8) {
+            prop_assert_eq!(find3(b1, b2, b3, &hay), hay.iter().position(|&c| c == b1 || c == b2 || c == b3));
         }
 
         #[test]

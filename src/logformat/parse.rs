@@ -1,23 +1,24 @@
 //! Matching one line against a [`Plan`]: where each field starts and ends.
 //!
 //! Literals must appear exactly where the plan puts them. A field ends where the literal after
-//! it begins (`scan::find` for its first byte), inside quotes at the first unescaped `"` that
-//! starts that literal (`scan::find2` on `"` and `\`); the format's final literal must end the
-//! line. Nothing is copied or converted here.
+//! it begins (`scan::find3` for its first byte, `"` and `\`, so that the search also tells
+//! whether the field holds either), inside quotes at the first unescaped `"` that starts that
+//! literal (`scan::find2` on `"` and `\`); the format's final literal must end the line.
+//! Nothing is copied or converted here.
 
 use chrono::format::{Parsed, parse_and_remainder};
 
 use super::compile::{Extent, Plan, Step};
 use super::directive::{Conv, TimeItem};
-use crate::scan::{find, find2};
+use crate::scan::{find2, find3};
 
 /// Where one field's text is in the line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Span {
     pub(crate) start: usize,
     pub(crate) end: usize,
-    /// The text holds no `"` and no `\`, as the search for its end found (only quoted
-    /// fields are searched for those; false when not known).
+    /// The text holds no `"` and no `\`, as the search for its end found (fields that end
+    /// at a literal are searched for those; false when not known).
     pub(crate) clean: bool,
 }
 
@@ -119,8 +120,12 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
                         lit,
                         quoted: false,
                         last,
-                    } => find_end(line, pos, lit, *last)
-                        .ok_or(LineError::Unterminated { field: *f, at: pos })?,
+                    } => {
+                        let (end, no_specials) = find_end(line, pos, lit, *last)
+                            .ok_or(LineError::Unterminated { field: *f, at: pos })?;
+                        clean = no_specials;
+                        end
+                    }
                     Extent::ToEnd => line.len(),
                     Extent::Fixed(n) => fixed_end(line, pos, *n, &field.conv)
                         .ok_or_else(|| fixed_error(*f, line, pos, &field.conv))?,
@@ -192,19 +197,23 @@ fn find_quoted_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(u
     None
 }
 
-/// Where the literal `lit` that ends a field starting at `pos` begins.
-fn find_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<usize> {
+/// Where the literal `lit` that ends a field starting at `pos` begins, and whether the field
+/// is known to hold no `"` or `\` (the search for the literal looks for those too; a last
+/// literal is not searched for, so nothing is known then).
+fn find_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, bool)> {
     if last {
         let end = line.len().checked_sub(lit.len())?;
-        return (end >= pos && fits(line, end, lit, last)).then_some(end);
+        return (end >= pos && fits(line, end, lit, last)).then_some((end, false));
     }
     let first = *lit.first()?;
     let mut at = pos;
-    while let Some(off) = find(first, &line[at..]) {
+    let mut clean = true;
+    while let Some(off) = find3(first, b'"', b'\\', &line[at..]) {
         let i = at + off;
-        if fits(line, i, lit, last) {
-            return Some(i);
+        if line[i] == first && fits(line, i, lit, last) {
+            return Some((i, clean));
         }
+        clean = clean && line[i] != b'"' && line[i] != b'\\';
         at = i + 1;
     }
     None
