@@ -6,7 +6,7 @@
 //! target starting with `/`) gives method and target without protocol. Anything else (`-`,
 //! `""`, TLS handshakes, `open 1.2.3.4 80`, `<SCRIPT>...`) gives none of the three.
 
-use memchr::{memchr, memrchr};
+use memchr::memrchr;
 
 /// Byte ranges of the parts within the request line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,24 +16,36 @@ pub(crate) struct RequestParts {
     pub(crate) protocol: Option<(usize, usize)>,
 }
 
+/// Length of ` HTTP/d.d`, the usual end of a request line.
+const SP_PROTOCOL: usize = 9;
+
 /// Splits `line`; `None` when it is not a request line.
 pub(crate) fn split_request(line: &[u8]) -> Option<RequestParts> {
-    let sp = memchr(b' ', line)?;
-    if !line[0].is_ascii_alphabetic() || !line[..sp].iter().all(|&b| is_tchar(b)) {
+    // The method ends at its first byte that is not a token character, which must be a space.
+    let sp = line.iter().position(|&b| !is_tchar(b))?;
+    if line[sp] != b' ' || !line[0].is_ascii_alphabetic() {
         return None;
     }
     let rest = sp + 1;
+    let with_protocol = |last: usize| RequestParts {
+        method: (0, sp),
+        target: (rest, last),
+        protocol: Some((last + 1, line.len())),
+    };
+    // The usual ` HTTP/d.d` end holds the last space, which then need not be searched for.
+    if let Some(at) = line.len().checked_sub(SP_PROTOCOL)
+        && at > rest
+        && line[at] == b' '
+        && is_protocol(&line[at + 1..])
+    {
+        return Some(with_protocol(at));
+    }
     let last = rest + memrchr(b' ', &line[rest..]).unwrap_or(line.len() - rest);
     if last < line.len() {
-        let target = (rest, last);
-        if target.0 == target.1 || !is_protocol(&line[last + 1..]) {
+        if last == rest || !is_protocol(&line[last + 1..]) {
             return None;
         }
-        return Some(RequestParts {
-            method: (0, sp),
-            target,
-            protocol: Some((last + 1, line.len())),
-        });
+        return Some(with_protocol(last));
     }
     (line.get(rest) == Some(&b'/')).then_some(RequestParts {
         method: (0, sp),
