@@ -9,9 +9,10 @@
 //! calls; the finished record is appended to the caller's buffer in one copy. What repeats
 //! from line to line is prepared once: the keys in the forms they are written in (`,"name":"`,
 //! `,"name":null`), the text between the id and the format's columns (per `received_at`),
-//! the timestamp's JSON (until it changes). Nothing is allocated per line once the buffers
-//! have grown, except for lines that are not UTF-8. Which keys a record carries is documented
-//! in [`crate::logformat`] ("Record keys").
+//! the timestamp's JSON (until it changes; lines with the same `%t` text as the last one do
+//! not even resolve it). Nothing is allocated per line once the buffers have grown, except for
+//! lines that are not UTF-8. Which keys a record carries is documented in [`crate::logformat`]
+//! ("Record keys").
 
 use crate::logformat::{
     Conv, LineError, LogFormat, Plan, Resolved, Span, TimeCache, put_digits, rfc3339_base, split,
@@ -99,10 +100,61 @@ impl Place {
 }
 
 /// The JSON of the last timestamp written: lines of the same second write the same text.
+/// Lines whose `%t` texts are those it was last resolved from take it without resolving.
 #[derive(Debug, Default)]
 struct TimeJson {
     last: Option<Resolved>,
     json: Vec<u8>,
+    /// The texts of the `%t` fields that resolved to `last`, each after its length.
+    source: Vec<u8>,
+}
+
+impl TimeJson {
+    /// The `%t` texts of the line whose fields are at `spans`.
+    fn texts<'a>(
+        plan: &'a Plan,
+        line: &'a [u8],
+        spans: &'a [Span],
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        plan.time_fields
+            .iter()
+            .map(move |&f| &line[spans[f].start..spans[f].end])
+    }
+
+    /// `last`, if the line's `%t` texts are the ones it was resolved from.
+    fn known(&self, plan: &Plan, line: &[u8], spans: &[Span]) -> Option<Resolved> {
+        let last = self.last?;
+        let mut source = self.source.as_slice();
+        let same =
+            Self::texts(plan, line, spans).all(|text| match source.split_first_chunk::<4>() {
+                Some((len, rest))
+                    if u32::from_le_bytes(*len) as usize == text.len()
+                        && rest.starts_with(text) =>
+                {
+                    source = &rest[text.len()..];
+                    true
+                }
+                _ => false,
+            });
+        (same && source.is_empty()).then_some(last)
+    }
+
+    /// Notes that the line's `%t` texts resolved to `r`; true when that is `last`, whose
+    /// JSON can then be written again. Otherwise `last` is forgotten until
+    /// [`Sink::time`] writes the JSON of `r`.
+    fn resolved_from(&mut self, plan: &Plan, line: &[u8], spans: &[Span], r: &Resolved) -> bool {
+        self.source.clear();
+        for text in Self::texts(plan, line, spans) {
+            self.source
+                .extend_from_slice(&(text.len() as u32).to_le_bytes());
+            self.source.extend_from_slice(text);
+        }
+        let current = self.last.as_ref() == Some(r);
+        if !current {
+            self.last = None;
+        }
+        current
+    }
 }
 
 /// A number in decimal that is cheap to count up by one, as line numbers do.
@@ -409,14 +461,7 @@ impl Sink<'_> {
         let resolved = if plan.time_fields.is_empty() {
             None
         } else {
-            Some(
-                time.resolve(plan, line, spans)
-                    .map_err(|f| LineError::Field {
-                        field: f,
-                        at: spans[f].start,
-                        what: "bad time",
-                    })?,
-            )
+            Some(self.resolve_time(plan, time, line, spans)?)
         };
         let mut col = HEAD;
         for (f, (field, keys)) in plan.fields.iter().zip(keys).enumerate() {
@@ -458,14 +503,36 @@ impl Sink<'_> {
                 }
                 Conv::Request => self.request(col, keys, raw, span.clean),
                 Conv::Time(_) => {
-                    if let (Some(r), [ts, tz]) = (&resolved, keys.as_slice()) {
-                        self.time(col, ts, tz, r);
+                    if let (Some((r, current)), [ts, tz]) = (&resolved, keys.as_slice()) {
+                        self.time(col, ts, tz, r, *current);
                     }
                 }
             }
             col += keys.len();
         }
         Ok(())
+    }
+
+    /// The line's timestamp, and whether its JSON is the one the last line wrote.
+    fn resolve_time(
+        &mut self,
+        plan: &Plan,
+        time: &mut TimeCache,
+        line: &[u8],
+        spans: &[Span],
+    ) -> Result<(Resolved, bool), LineError> {
+        if let Some(r) = self.time_json.known(plan, line, spans) {
+            return Ok((r, true));
+        }
+        let r = time
+            .resolve(plan, line, spans)
+            .map_err(|f| LineError::Field {
+                field: f,
+                at: spans[f].start,
+                what: "bad time",
+            })?;
+        let current = self.time_json.resolved_from(plan, line, spans, &r);
+        Ok((r, current))
     }
 
     /// `truncated`, `invalid_utf8`, `raw` and the closing brace.
@@ -598,10 +665,11 @@ impl Sink<'_> {
         self.places[col] = Some(Place::Record(start, self.out.len()));
     }
 
-    /// `timestamp` and `tz_offset`, as the last line wrote them if they are the same.
-    fn time(&mut self, col: usize, ts: &Key, tz: &Key, r: &Resolved) {
+    /// `timestamp` and `tz_offset`, as the last line wrote them if they are the same
+    /// (`current`).
+    fn time(&mut self, col: usize, ts: &Key, tz: &Key, r: &Resolved, current: bool) {
         let start = self.out.len();
-        if self.time_json.last.as_ref() == Some(r) {
+        if current {
             self.out.put(&self.time_json.json);
         } else {
             self.out.put(&ts.open);
