@@ -1,4 +1,5 @@
-//! A byte buffer for the short appends a record is made of.
+//! A byte buffer for the short appends a record is made of, and the form of the texts that
+//! are appended to it on every line (keys).
 
 /// A growable byte buffer that keeps the bytes past its content initialized (zeroed
 /// once, when it grows), so that appends are fixed-size, possibly overlapping moves into
@@ -85,6 +86,47 @@ impl Buf {
     }
 }
 
+/// The room a [`Padded`] text is kept in: one that fits is appended as a move of this size.
+const ROOM: usize = 32;
+
+/// A text appended on every line (a key), kept with zeros after it up to [`ROOM`] bytes so
+/// that when it fits, appending it is one fixed-size move, without the choice by length
+/// that [`Buf::put`] makes.
+#[derive(Debug)]
+pub(super) struct Padded {
+    bytes: Box<[u8]>,
+    len: usize,
+}
+
+impl Padded {
+    pub(super) fn new(text: &[u8]) -> Padded {
+        let mut bytes = text.to_vec();
+        bytes.resize(text.len().max(ROOM), 0);
+        Padded {
+            bytes: bytes.into_boxed_slice(),
+            len: text.len(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Buf {
+    /// Appends the text of `t`.
+    #[inline(always)]
+    pub(super) fn put_padded(&mut self, t: &Padded) {
+        match t.bytes.first_chunk::<ROOM>() {
+            Some(room) if t.len <= ROOM => {
+                self.spare(ROOM).copy_from_slice(room);
+                self.len += t.len;
+            }
+            _ => self.put(&t.bytes[..t.len]),
+        }
+    }
+}
+
 /// Copies `s` to `d`, which is as long.
 #[inline(always)]
 fn copy(d: &mut [u8], s: &[u8]) {
@@ -100,6 +142,7 @@ fn copy(d: &mut [u8], s: &[u8]) {
         8..=16 => pair::<8>(d, s),
         17..=32 => pair::<16>(d, s),
         33..=64 => pair::<32>(d, s),
+        65..=128 => pair::<64>(d, s),
         _ => d.copy_from_slice(s),
     }
 }

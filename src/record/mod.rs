@@ -20,7 +20,7 @@ use crate::logformat::{
 };
 
 use crate::scan::{Extremes, find2};
-use buf::Buf;
+use buf::{Buf, Padded};
 
 mod buf;
 mod json;
@@ -57,26 +57,24 @@ const TAIL_INVALID: [&[u8]; 2] = [
     b",\"truncated\":true,\"invalid_utf8\":true,\"raw\":",
 ];
 
-/// One column's key in the two forms it is written in.
+/// One column's key in the forms it is written in.
 #[derive(Debug)]
 struct Key {
     /// `,"name":"`: the key and the opening quote of a string value.
-    open: Box<[u8]>,
+    open: Padded,
+    /// `,"name":`, for numbers.
+    plain: Padded,
     /// `,"name":null`.
-    null: Box<[u8]>,
+    null: Padded,
 }
 
 impl Key {
     fn new(key: &[u8]) -> Key {
         Key {
-            open: [key, b"\""].concat().into_boxed_slice(),
-            null: [key, b"null"].concat().into_boxed_slice(),
+            open: Padded::new(&[key, b"\""].concat()),
+            plain: Padded::new(key),
+            null: Padded::new(&[key, b"null"].concat()),
         }
-    }
-
-    /// `,"name":`, for numbers.
-    fn plain(&self) -> &[u8] {
-        &self.open[..self.open.len() - 1]
     }
 }
 
@@ -476,7 +474,7 @@ impl Sink<'_> {
                 Conv::Text if raw == b"-" => self.null(col, &keys[0]),
                 Conv::Text | Conv::Verbatim => self.text(col, &keys[0], raw, span.clean),
                 Conv::User if raw == b"\"\"" => {
-                    self.out.put(&keys[0].open);
+                    self.out.put_padded(&keys[0].open);
                     let at = self.out.len();
                     self.out.push(b'"');
                     self.places[col] = Some(Place::Record(at, at));
@@ -552,9 +550,10 @@ impl Sink<'_> {
         self.out.push(b'}');
     }
 
+    #[inline]
     fn null(&mut self, col: usize, key: &Key) {
         self.places[col] = None;
-        self.out.put(&key.null);
+        self.out.put_padded(&key.null);
     }
 
     /// The text `raw` of a field, unescaped and made UTF-8, as a JSON string. `clean`: it
@@ -567,7 +566,7 @@ impl Sink<'_> {
     /// are the value and needed no JSON escapes (the usual case), else in the values.
     #[inline]
     fn text_place(&mut self, col: usize, key: &Key, raw: &[u8], clean: bool) -> Place {
-        self.out.put(&key.open);
+        self.out.put_padded(&key.open);
         let start = self.out.len();
         // Without control characters only `"` and `\` can need escaping, and a search for
         // those two is quicker than the general escaping loop.
@@ -644,22 +643,23 @@ impl Sink<'_> {
             match part {
                 // A part of a request that needed no escapes needs none either.
                 Some(Place::Record(start, end)) => {
-                    self.out.put(&key.open);
+                    self.out.put_padded(&key.open);
                     self.out.repeat(start, end);
                     self.out.push(b'"');
                 }
                 Some(Place::Values(start, end)) => {
-                    self.out.put(&key.open);
+                    self.out.put_padded(&key.open);
                     json::write_rest(self.out, &self.values.as_slice()[start..end]);
                 }
-                None => self.out.put(&key.null),
+                None => self.out.put_padded(&key.null),
             }
         }
     }
 
     /// An integer, as the JSON number `digits`.
+    #[inline]
     fn number(&mut self, col: usize, key: &Key, digits: &[u8]) {
-        self.out.put(key.plain());
+        self.out.put_padded(&key.plain);
         let start = self.out.len();
         self.out.put(digits);
         self.places[col] = Some(Place::Record(start, self.out.len()));
@@ -672,16 +672,16 @@ impl Sink<'_> {
         if current {
             self.out.put(&self.time_json.json);
         } else {
-            self.out.put(&ts.open);
+            self.out.put_padded(&ts.open);
             self.out.put(r.timestamp());
             self.out.push(b'"');
             match r.tz_offset() {
                 Some(t) => {
-                    self.out.put(&tz.open);
+                    self.out.put_padded(&tz.open);
                     self.out.put(t);
                     self.out.push(b'"');
                 }
-                None => self.out.put(&tz.null),
+                None => self.out.put_padded(&tz.null),
             }
             self.time_json.json.clear();
             self.time_json
