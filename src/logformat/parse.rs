@@ -3,8 +3,9 @@
 //! Literals must appear exactly where the plan puts them. A field ends where the literal after
 //! it begins (`scan::find3` for its first byte, `"` and `\`, so that the search also tells
 //! whether the field holds either), inside quotes at the first unescaped `"` that starts that
-//! literal (`scan::find2` on `"` and `\`); the format's final literal must end the line.
-//! Nothing is copied or converted here.
+//! literal (`scan::find2` on `"` and `\`), and the literal found that way is passed over
+//! without being checked again; the format's final literal must end the line. Nothing is
+//! copied or converted here.
 
 use chrono::format::{Parsed, parse_and_remainder};
 
@@ -88,13 +89,12 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
     spans.clear();
     // The line as text if it is UTF-8, checked only if a strftime item needs it.
     let mut text = None;
-    // Where the search for the end of the last field found the literal after it.
-    let mut found = None;
     let mut pos = 0;
-    for (step_index, step) in plan.steps.iter().enumerate() {
+    let mut steps = plan.steps.iter().enumerate();
+    while let Some((step_index, step)) = steps.next() {
         match step {
             Step::Literal(lit) => {
-                if found != Some(pos) && !has_prefix(&line[pos..], lit) {
+                if !has_prefix(&line[pos..], lit) {
                     return Err(LineError::Literal {
                         step: step_index,
                         at: pos,
@@ -105,6 +105,9 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
             Step::Field(f) => {
                 let field = &plan.fields[*f];
                 let mut clean = false;
+                // Where the next step starts: past the literal that ends the field if the
+                // search for it found it (its step is then skipped), else at the field's end.
+                let mut next = None;
                 let end = match &field.extent {
                     Extent::Until {
                         lit,
@@ -114,6 +117,7 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
                         let (end, no_specials) = find_quoted_end(line, pos, lit, *last)
                             .ok_or(LineError::Unterminated { field: *f, at: pos })?;
                         clean = no_specials;
+                        next = Some(end + lit.len());
                         end
                     }
                     Extent::Until {
@@ -124,6 +128,7 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
                         let (end, no_specials) = find_end(line, pos, lit, *last)
                             .ok_or(LineError::Unterminated { field: *f, at: pos })?;
                         clean = no_specials;
+                        next = Some(end + lit.len());
                         end
                     }
                     Extent::ToEnd => line.len(),
@@ -139,15 +144,18 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
                     }
                     Extent::Digits { hex } => digits_end(line, pos, *hex),
                 };
-                if matches!(field.extent, Extent::Until { .. }) {
-                    found = Some(end);
-                }
                 spans.push(Span {
                     start: pos,
                     end,
                     clean,
                 });
-                pos = end;
+                pos = match next {
+                    Some(next) => {
+                        steps.next();
+                        next
+                    }
+                    None => end,
+                };
             }
         }
     }
