@@ -564,7 +564,7 @@ impl Sink<'_> {
 
     /// [`Sink::text`], returning where the value is: in the record when the field's bytes
     /// are the value and needed no JSON escapes (the usual case), else in the values.
-    #[inline]
+    #[inline(always)]
     fn text_place(&mut self, col: usize, key: &Key, raw: &[u8], clean: bool) -> Place {
         self.out.put_padded(&key.open);
         let start = self.out.len();
