@@ -62,14 +62,25 @@ impl Buf {
         self.len += n;
     }
 
-    /// Appends a copy of `self.as_slice()[start..end]`.
+    /// Appends `s` and the `"` that closes a JSON string, with one test for room.
+    #[inline(always)]
+    pub(super) fn put_quoted(&mut self, s: &[u8]) {
+        let n = s.len();
+        let spare = self.spare(n + 1);
+        copy(&mut spare[..n], s);
+        spare[n] = b'"';
+        self.len += n + 1;
+    }
+
+    /// [`Buf::put_quoted`] for a copy of `self.as_slice()[start..end]`.
     #[inline]
-    pub(super) fn repeat(&mut self, start: usize, end: usize) {
+    pub(super) fn repeat_quoted(&mut self, start: usize, end: usize) {
         let n = end - start;
-        self.spare(n);
+        self.spare(n + 1);
         let (content, spare) = self.bytes.split_at_mut(self.len);
         copy(&mut spare[..n], &content[start..end]);
-        self.len += n;
+        spare[n] = b'"';
+        self.len += n + 1;
     }
 
     /// Writes `w` after the content without adding it (that is [`Buf::advance`]'s job):

@@ -571,8 +571,7 @@ impl Sink<'_> {
         // Without control characters only `"` and `\` can need escaping, and a search for
         // those two is quicker than the general escaping loop.
         if self.line_utf8 && !self.line_control && (clean || find2(b'"', b'\\', raw).is_none()) {
-            self.out.put(raw);
-            self.out.push(b'"');
+            self.out.put_quoted(raw);
             let place = Place::Record(start, start + raw.len());
             self.places[col] = Some(place);
             return place;
@@ -644,8 +643,7 @@ impl Sink<'_> {
                 // A part of a request that needed no escapes needs none either.
                 Some(Place::Record(start, end)) => {
                     self.out.put_padded(&key.open);
-                    self.out.repeat(start, end);
-                    self.out.push(b'"');
+                    self.out.repeat_quoted(start, end);
                 }
                 Some(Place::Values(start, end)) => {
                     self.out.put_padded(&key.open);
@@ -673,13 +671,11 @@ impl Sink<'_> {
             self.out.put(&self.time_json.json);
         } else {
             self.out.put_padded(&ts.open);
-            self.out.put(r.timestamp());
-            self.out.push(b'"');
+            self.out.put_quoted(r.timestamp());
             match r.tz_offset() {
                 Some(t) => {
                     self.out.put_padded(&tz.open);
-                    self.out.put(t);
-                    self.out.push(b'"');
+                    self.out.put_quoted(t);
                 }
                 None => self.out.put_padded(&tz.null),
             }
