@@ -462,8 +462,7 @@ impl Sink<'_> {
             Some(self.resolve_time(plan, time, line, spans)?)
         };
         let mut col = HEAD;
-        for (f, (field, keys)) in plan.fields.iter().zip(keys).enumerate() {
-            let span = spans[f];
+        for (f, ((field, keys), &span)) in plan.fields.iter().zip(keys).zip(spans).enumerate() {
             let raw = &line[span.start..span.end];
             let bad = |what| LineError::Field {
                 field: f,
