@@ -8,8 +8,11 @@ use chrono::format::{Item, StrftimeItems};
 use super::ColumnType;
 use super::names::snake;
 
-/// How the logged text of one directive becomes a value.
+/// How the logged text of one directive becomes a value. Its own tag byte (rather than one
+/// hidden in a `Vec` of [`TimeItem`]) makes the choice made for every field of every line a
+/// single load.
 #[derive(Debug, Clone)]
+#[repr(u8)]
 pub(crate) enum Conv {
     /// Text as written by `ap_escape_logitem`: unescaped; `-` is null.
     Text,
