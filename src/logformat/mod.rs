@@ -93,7 +93,7 @@ pub(crate) use compile::Plan;
 pub(crate) use directive::Conv;
 pub(crate) use parse::{LineError, Span, split};
 pub(crate) use request::split_request;
-pub(crate) use time::{Resolved, TimeCache, put_digits, rfc3339_base};
+pub(crate) use time::{Resolved, TextsKey, TimeCache, put_digits, rfc3339_base};
 pub(crate) use unescape::unescape_into;
 
 /// A bad `LogFormat` string: what is wrong and the 1-based column of the offending `%` directive.

@@ -109,24 +109,14 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
                 // search for it found it (its step is then skipped), else at the field's end.
                 let mut next = None;
                 let end = match &field.extent {
-                    Extent::Until {
-                        lit,
-                        quoted: true,
-                        last,
-                    } => {
-                        let (end, no_specials) = find_quoted_end(line, pos, lit, *last)
-                            .ok_or(LineError::Unterminated { field: *f, at: pos })?;
-                        clean = no_specials;
-                        next = Some(end + lit.len());
-                        end
-                    }
-                    Extent::Until {
-                        lit,
-                        quoted: false,
-                        last,
-                    } => {
-                        let (end, no_specials) = find_end(line, pos, lit, *last)
-                            .ok_or(LineError::Unterminated { field: *f, at: pos })?;
+                    Extent::Until { lit, quoted, last } => {
+                        let found = if *quoted {
+                            find_quoted_end(line, pos, lit, *last)
+                        } else {
+                            find_end(line, pos, lit, *last)
+                        };
+                        let (end, no_specials) =
+                            found.ok_or(LineError::Unterminated { field: *f, at: pos })?;
                         clean = no_specials;
                         next = Some(end + lit.len());
                         end

@@ -58,10 +58,50 @@ struct Cached {
     tz: Option<[u8; 6]>,
 }
 
+/// The `%t` texts of a line, kept to recognize the next line with the same ones: each text
+/// after its length, so that texts of other lengths never compare equal.
+#[derive(Debug, Default)]
+pub(crate) struct TextsKey(Vec<u8>);
+
+impl TextsKey {
+    /// Whether `texts` are the ones last [`TextsKey::set`].
+    pub(crate) fn is<'a>(&self, texts: impl IntoIterator<Item = &'a [u8]>) -> bool {
+        let mut key = self.0.as_slice();
+        texts
+            .into_iter()
+            .all(|text| match key.split_first_chunk::<4>() {
+                Some((len, rest))
+                    if u32::from_le_bytes(*len) as usize == text.len()
+                        && rest.starts_with(text) =>
+                {
+                    key = &rest[text.len()..];
+                    true
+                }
+                _ => false,
+            })
+            && key.is_empty()
+    }
+
+    pub(crate) fn set<'a>(&mut self, texts: impl IntoIterator<Item = &'a [u8]>) {
+        self.0.clear();
+        for text in texts {
+            self.0.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            self.0.extend_from_slice(text);
+        }
+    }
+
+    /// The one text, when the key holds exactly one.
+    fn single_mut(&mut self) -> Option<&mut [u8]> {
+        let (len, text) = self.0.split_first_chunk_mut::<4>()?;
+        (u32::from_le_bytes(*len) as usize == text.len()).then_some(text)
+    }
+}
+
 /// Resolves the `%t` items of lines, remembering the last answer.
 #[derive(Debug, Default)]
 pub(crate) struct TimeCache {
-    key: Vec<u8>,
+    /// The texts of the non-fraction `%t` items that gave `last`.
+    key: TextsKey,
     last: Option<Cached>,
 }
 
@@ -82,18 +122,13 @@ impl TimeCache {
             return Ok(finish(&cached, cached.micros, plan.time_digits));
         }
         let mut frac = None;
-        let mut key = self.key.as_slice();
-        let mut hit = self.last.is_some();
         for &f in &plan.time_fields {
-            match &plan.fields[f].conv {
-                Conv::Time(TimeItem::Frac(unit)) => {
-                    frac = Some(frac_micros(text(f), *unit).ok_or(f)?);
-                }
-                _ => hit = hit && take_key(&mut key, text(f)),
+            if let Conv::Time(TimeItem::Frac(unit)) = &plan.fields[f].conv {
+                frac = Some(frac_micros(text(f), *unit).ok_or(f)?);
             }
         }
         let cached = match self.last {
-            Some(c) if hit && key.is_empty() => c,
+            Some(c) if self.key.is(key_texts(plan, line, spans)) => c,
             _ => self.refresh(plan, line, spans)?,
         };
         Ok(finish(
@@ -108,7 +143,7 @@ impl TimeCache {
     /// offset is whole minutes, so the seconds are the same in UTC.
     fn next_second(&mut self, t: &[u8]) -> Option<Cached> {
         let cached = self.last.as_mut()?;
-        let key = self.key.get_mut(4..)?;
+        let key = self.key.single_mut()?;
         if t.len() != CLF_LEN
             || key.len() != CLF_LEN
             || t[..19] != key[..19]
@@ -129,17 +164,7 @@ impl TimeCache {
     fn refresh(&mut self, plan: &Plan, line: &[u8], spans: &[Span]) -> Result<Cached, usize> {
         let first = plan.time_fields[0];
         self.last = None;
-        self.key.clear();
-        for &f in &plan.time_fields {
-            if let Conv::Time(item) = &plan.fields[f].conv
-                && !matches!(item, TimeItem::Frac(_))
-            {
-                let text = &line[spans[f].start..spans[f].end];
-                self.key
-                    .extend_from_slice(&(text.len() as u32).to_le_bytes());
-                self.key.extend_from_slice(text);
-            }
-        }
+        self.key.set(key_texts(plan, line, spans));
         let items = plan
             .time_fields
             .iter()
@@ -158,17 +183,17 @@ impl TimeCache {
     }
 }
 
-/// Takes `text` off the front of a cache key (length-prefixed parts); false if it is not there.
-fn take_key(key: &mut &[u8], text: &[u8]) -> bool {
-    match key.split_first_chunk::<4>() {
-        Some((len, rest))
-            if u32::from_le_bytes(*len) as usize == text.len() && rest.starts_with(text) =>
-        {
-            *key = &rest[text.len()..];
-            true
-        }
-        _ => false,
-    }
+/// The texts of the `%t` items that are not fractions (those are applied to the cached
+/// second, not part of it).
+fn key_texts<'a>(
+    plan: &'a Plan,
+    line: &'a [u8],
+    spans: &'a [Span],
+) -> impl Iterator<Item = &'a [u8]> {
+    plan.time_fields
+        .iter()
+        .filter(|&&f| !matches!(plan.fields[f].conv, Conv::Time(TimeItem::Frac(_))))
+        .map(move |&f| &line[spans[f].start..spans[f].end])
 }
 
 /// Appends the fraction (`digits` of 0, 3, 6) and `Z` to the cached base.

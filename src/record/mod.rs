@@ -15,8 +15,8 @@
 //! ("Record keys").
 
 use crate::logformat::{
-    Conv, LineError, LogFormat, Plan, Resolved, Span, TimeCache, put_digits, rfc3339_base, split,
-    split_request, unescape_into,
+    Conv, LineError, LogFormat, Plan, Resolved, Span, TextsKey, TimeCache, put_digits,
+    rfc3339_base, split, split_request, unescape_into,
 };
 
 use crate::scan::{Extremes, find2};
@@ -103,8 +103,8 @@ impl Place {
 struct TimeJson {
     last: Option<Resolved>,
     json: Vec<u8>,
-    /// The texts of the `%t` fields that resolved to `last`, each after its length.
-    source: Vec<u8>,
+    /// The texts of the `%t` fields that resolved to `last`.
+    source: TextsKey,
 }
 
 impl TimeJson {
@@ -122,31 +122,16 @@ impl TimeJson {
     /// `last`, if the line's `%t` texts are the ones it was resolved from.
     fn known(&self, plan: &Plan, line: &[u8], spans: &[Span]) -> Option<Resolved> {
         let last = self.last?;
-        let mut source = self.source.as_slice();
-        let same =
-            Self::texts(plan, line, spans).all(|text| match source.split_first_chunk::<4>() {
-                Some((len, rest))
-                    if u32::from_le_bytes(*len) as usize == text.len()
-                        && rest.starts_with(text) =>
-                {
-                    source = &rest[text.len()..];
-                    true
-                }
-                _ => false,
-            });
-        (same && source.is_empty()).then_some(last)
+        self.source
+            .is(Self::texts(plan, line, spans))
+            .then_some(last)
     }
 
     /// Notes that the line's `%t` texts resolved to `r`; true when that is `last`, whose
     /// JSON can then be written again. Otherwise `last` is forgotten until
     /// [`Sink::time`] writes the JSON of `r`.
     fn resolved_from(&mut self, plan: &Plan, line: &[u8], spans: &[Span], r: &Resolved) -> bool {
-        self.source.clear();
-        for text in Self::texts(plan, line, spans) {
-            self.source
-                .extend_from_slice(&(text.len() as u32).to_le_bytes());
-            self.source.extend_from_slice(text);
-        }
+        self.source.set(Self::texts(plan, line, spans));
         let current = self.last.as_ref() == Some(r);
         if !current {
             self.last = None;
