@@ -5,8 +5,9 @@
 #
 # Builds the release binary, generates (or reuses) a 2,000,000-line combined log and a
 # 200,000-line one in target/bench/, runs each command 5 times pinned to CPU 0 (when taskset
-# exists) and prints a Markdown table of medians (and the best run): lines/s, CPU ns per line (user+sys), peak
-# RSS, the ratios to `wc -l`, and the peak RSS on the 10x smaller input (memory must be flat).
+# exists) and prints a Markdown table of medians (and the best run): lines/s, CPU ns per line
+# (user+sys), peak RSS, the ratios to `wc -l`, and the peak RSS on the 10x smaller input
+# (memory must be flat).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
