@@ -6,6 +6,7 @@
 //! `publish` (which parses with `logformat` into `record` JSON on the way out).
 //!
 //! - `cli`: the command line (clap definitions), nothing else.
+//! - `clock`: the wall clock in microseconds, read in one place.
 //! - `config`: TOML file + flags -> one validated, immutable [`config::Config`].
 //! - `reader`: cuts stdin into lines (CRLF, blank lines, over-long lines) in big reads.
 //! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
@@ -24,6 +25,7 @@
 //! to `run` or a subcommand, and turns any error into one line on stderr.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod logformat;
 pub mod parse_command;

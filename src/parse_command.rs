@@ -6,8 +6,9 @@
 
 use std::io::{self, Read, Write};
 
+use crate::clock;
 use crate::config::Config;
-use crate::reader::{self, LineReader, ReadStats};
+use crate::reader::{LineReader, ReadStats};
 use crate::record::{Encoder, LineMeta, RecordId};
 
 /// Output is written once this much is buffered.
@@ -29,7 +30,7 @@ pub fn run(config: &Config, input: impl Read, mut output: impl Write) -> io::Res
     let mut seq = 0u64;
     let mut parse_errors = 0u64;
     while let Some(chunk) = reader.next_chunk()? {
-        let received_at_us = reader::now_us();
+        let received_at_us = clock::now_us();
         for line in chunk.lines() {
             let meta = LineMeta {
                 id: RecordId { stream, seq },

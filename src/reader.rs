@@ -14,17 +14,9 @@
 //! Bytes are passed on untouched: no UTF-8 check here.
 
 use std::io::{self, Read};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes read per `read()` call at least (the buffer also holds one whole maximal line).
 const READ_SIZE: usize = 256 * 1024;
-
-/// Now, in microseconds since the Unix epoch: the `received_at` of the lines just read.
-pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
 
 /// One line, without its line ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
+use crate::clock;
 use crate::config::{Config, FullPolicySetting};
-use crate::reader;
 use crate::spool::{SpoolEvent, SpoolReader, SpoolStats};
 use crate::stats::{Snapshot, Stats};
 
@@ -73,7 +73,7 @@ impl Reporter {
         self.previous_dropped = dropped;
         self.last_report = Instant::now();
         let backlog_age = spool.oldest_received_at_us.map(|oldest| {
-            Duration::from_micros(u64::try_from(reader::now_us() - oldest).unwrap_or(0))
+            Duration::from_micros(u64::try_from(clock::now_us() - oldest).unwrap_or(0))
         });
 
         let mut trouble = Vec::new();

@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::clock;
 use crate::config::{Config, FsyncSetting, FullPolicySetting};
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
-use crate::reader::{self, LineReader};
+use crate::reader::LineReader;
 use crate::spool::{self, FsyncPolicy, FullPolicy, LineIn, SpoolError, SpoolOptions, SpoolWriter};
 use crate::stats::Stats;
 
@@ -130,7 +131,7 @@ fn read_into_spool(
                 break;
             }
         };
-        let received_at_us = reader::now_us();
+        let received_at_us = clock::now_us();
         let lines: Vec<LineIn<'_>> = chunk
             .lines()
             .map(|line| LineIn {

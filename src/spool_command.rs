@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::clock;
 use crate::config::Config;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
-use crate::reader;
 use crate::run;
 use crate::spool::{self, AckCheck, SpoolError, SpoolStatus, VerifyReport};
 use crate::stats::Stats;
@@ -79,7 +79,7 @@ fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64) -> String {
     let oldest = match status.oldest_received_at_us {
         Some(us) => format!(
             "read {} ago",
-            humantime::format_duration(age_seconds(us, reader::now_us()))
+            humantime::format_duration(age_seconds(us, clock::now_us()))
         ),
         None => "none".to_string(),
     };
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn status_names_records_bytes_age_and_set_aside_files() {
-        let now = reader::now_us();
+        let now = clock::now_us();
         let status = SpoolStatus {
             segments: vec![SegmentStatus {
                 path: PathBuf::from("/s/a.seg"),
