@@ -15,7 +15,8 @@
 //! - `spool`: the durable on-disk queue between the stdin reader and the publisher (its
 //!   module doc has the exact file format).
 //! - `publish`: spool batches -> Pub/Sub messages -> acknowledgements back to the spool.
-//! - `stats`, `report`: the counters, and what is said on stderr (periodic report, spool events).
+//! - `messages`: the only writer of stderr: the `accesslog-pubsub:` prefix, levels, rate limits.
+//! - `stats`, `report`: the counters, and the periodic report and spool events made of them.
 //! - `run`: the piped logger: wires reader -> spool -> publisher, owns the shutdown.
 //! - `parse_command`: `accesslog-pubsub parse`: reader -> record -> stdout.
 //! - `schema`: `accesslog-pubsub schema`: the BigQuery table schema of a format's records.
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod logformat;
+pub mod messages;
 pub mod parse_command;
 pub mod publish;
 pub mod reader;

@@ -12,7 +12,7 @@ use accesslog_pubsub::config::{self, Config};
 use accesslog_pubsub::publish::connect::ConnectError;
 use accesslog_pubsub::run::{self, Finish, RunError};
 use accesslog_pubsub::spool_command::{self, ReplayEnd, SpoolCommandError};
-use accesslog_pubsub::{parse_command, schema};
+use accesslog_pubsub::{messages, parse_command, schema};
 
 /// Exit code for a refused command line or configuration.
 const EXIT_USAGE: u8 = 2;
@@ -27,17 +27,18 @@ fn main() -> ExitCode {
         Err(e) => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid command line");
-            eprintln!("accesslog-pubsub: {}", first.trim_start_matches("error: "));
+            messages::error(first.trim_start_matches("error: "));
             return ExitCode::from(EXIT_USAGE);
         }
     };
     let config = match config::load(cli.config.as_deref(), &cli.settings) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("accesslog-pubsub: {e}");
+            messages::error(e);
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    messages::set_verbose(config.verbose);
     match cli.command {
         None => log(&config),
         Some(Command::Parse) => parse(&config),
@@ -63,11 +64,11 @@ fn spool(config: &Config, action: SpoolAction) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e @ SpoolCommandError::Connect(ConnectError::MissingTopic)) => {
-            eprintln!("accesslog-pubsub: spool: {e}");
+            messages::error(format_args!("spool: {e}"));
             ExitCode::from(EXIT_USAGE)
         }
         Err(e) => {
-            eprintln!("accesslog-pubsub: spool: {e}");
+            messages::error(format_args!("spool: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -78,19 +79,19 @@ fn log(config: &Config) -> ExitCode {
     match run::run(config, io::stdin()) {
         Ok(Finish::Clean) => ExitCode::SUCCESS,
         Ok(Finish::Unpublished { records }) => {
-            eprintln!(
-                "accesslog-pubsub: exiting with {records} records not yet published; they stay in \
-                 the spool {} and are sent by the next run",
+            messages::error(format_args!(
+                "exiting with {records} records not yet published; they stay in the spool {} \
+                 and are sent by the next run",
                 config.spool_dir.display()
-            );
+            ));
             ExitCode::FAILURE
         }
         Err(e @ RunError::Connect(ConnectError::MissingTopic)) => {
-            eprintln!("accesslog-pubsub: {e}");
+            messages::error(e);
             ExitCode::from(EXIT_USAGE)
         }
         Err(e) => {
-            eprintln!("accesslog-pubsub: {e}");
+            messages::error(e);
             ExitCode::FAILURE
         }
     }
@@ -101,15 +102,15 @@ fn parse(config: &Config) -> ExitCode {
         Ok(summary) => {
             let read = summary.read;
             if summary.parse_errors > 0 || read.truncated_lines > 0 {
-                eprintln!(
-                    "accesslog-pubsub: {} lines, {} did not match the format, {} truncated",
+                messages::note(format_args!(
+                    "{} lines, {} did not match the format, {} truncated",
                     read.lines, summary.parse_errors, read.truncated_lines
-                );
+                ));
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("accesslog-pubsub: parse: {e}");
+            messages::error(format_args!("parse: {e}"));
             ExitCode::FAILURE
         }
     }

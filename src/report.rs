@@ -3,11 +3,13 @@
 //! - [`Reporter`]: the periodic one-line summary. Every `report_interval` the counters are
 //!   compared with the previous report. A line is printed only when something is wrong
 //!   (publish failures, Pub/Sub unreachable, lines lost or dropped, a backlog building up in
-//!   the spool), or always with `verbose`.
+//!   the spool) as a warning; otherwise as an info line, which only `verbose` shows.
 //! - [`Notices`]: the spool's events (a dead process's segments adopted, damage cut off or
-//!   set aside, the spool full), printed as they happen, at most [`NOTICE_BUDGET`] lines per
+//!   set aside, the spool full), said as they happen, at most [`NOTICE_BUDGET`] lines per
 //!   [`NOTICE_PERIOD`] plus one saying how many were held back; drops for a full spool are
 //!   summed into one line per [`NOTICE_PERIOD`].
+//!
+//! Both say their lines through [`crate::messages`].
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
 use crate::clock;
 use crate::config::{Config, FullPolicySetting};
+use crate::messages::{self, Budget, Level, PerKind};
 use crate::spool::{SpoolEvent, SpoolReader, SpoolStats};
 use crate::stats::{Snapshot, Stats};
 
@@ -29,19 +32,17 @@ const BACKLOG_AGE: Duration = Duration::from_secs(60);
 /// Decides when to print, and what.
 pub struct Reporter {
     interval: Interval,
-    verbose: bool,
     previous: Snapshot,
     previous_dropped: u64,
     last_report: Instant,
 }
 
 impl Reporter {
-    pub fn new(every: Duration, verbose: bool) -> Reporter {
+    pub fn new(every: Duration) -> Reporter {
         let mut interval = interval_at(Instant::now() + every, every);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Reporter {
             interval,
-            verbose,
             previous: Snapshot::default(),
             previous_dropped: 0,
             last_report: Instant::now(),
@@ -58,14 +59,14 @@ impl Reporter {
         self.last_report
     }
 
-    /// The report line for the period that just ended, if one is warranted. `transient` is the
-    /// last transient publish error of the period.
+    /// The report line for the period that just ended, a warning when something is wrong.
+    /// `transient` is the last transient publish error of the period.
     pub fn report(
         &mut self,
         stats: &Stats,
         spool: &SpoolStats,
         transient: Option<String>,
-    ) -> Option<String> {
+    ) -> (Level, String) {
         let now = stats.snapshot();
         let before = std::mem::replace(&mut self.previous, now);
         let dropped = spool.dropped_records;
@@ -97,9 +98,11 @@ impl Reporter {
                 age.as_secs()
             ));
         }
-        if trouble.is_empty() && !self.verbose {
-            return None;
-        }
+        let level = if trouble.is_empty() {
+            Level::Info
+        } else {
+            Level::Warning
+        };
         let mut line = format!(
             "read {} lines, published {}, {} parse errors, {} truncated; spool: {} records, {} bytes",
             now.lines_read - before.lines_read,
@@ -113,28 +116,36 @@ impl Reporter {
             line.push_str("; ");
             line.push_str(&t);
         }
-        Some(line)
+        (level, line)
     }
 }
 
-/// Prints the spool's events, rate-limited.
-#[derive(Debug, Default)]
+/// Says the spool's events, rate-limited.
+#[derive(Debug)]
 pub struct Notices {
-    window_start: Option<std::time::Instant>,
-    shown: usize,
-    held_back: usize,
-    /// Dropped records already reported, and when the last drop line was printed.
+    events: Budget,
+    /// Dropped records already reported.
     dropped_reported: u64,
-    last_drop_line: Option<std::time::Instant>,
+    drop_lines: PerKind<()>,
+}
+
+impl Default for Notices {
+    fn default() -> Notices {
+        Notices {
+            events: Budget::new(NOTICE_BUDGET, NOTICE_PERIOD, "spool events"),
+            dropped_reported: 0,
+            drop_lines: PerKind::new(NOTICE_PERIOD),
+        }
+    }
 }
 
 impl Notices {
-    /// Prints what the spool reported since the last call, within the budget.
+    /// Says what the spool reported since the last call, within the budget.
     pub fn print(&mut self, spool: &mut SpoolReader, config: &Config) {
         self.print_lines(spool, config, false);
     }
 
-    /// Prints what the spool reported since the last call and what was held back: the last
+    /// Says what the spool reported since the last call and what was held back: the last
     /// words before the program exits.
     pub fn finish(&mut self, spool: &mut SpoolReader, config: &Config) {
         self.print_lines(spool, config, true);
@@ -144,11 +155,11 @@ impl Notices {
         let now = std::time::Instant::now();
         let limit = (config.spool_full_policy, config.spool_max_bytes);
         for line in self.lines(spool.take_events(), &spool.stats(), limit, now, last) {
-            eprintln!("accesslog-pubsub: {line}");
+            messages::note(line);
         }
     }
 
-    /// The lines to print at `now` for `events` and the spool's counters, under the full
+    /// The lines to say at `now` for `events` and the spool's counters, under the full
     /// policy and size limit given; `last` ignores the periods and reports everything pending.
     fn lines(
         &mut self,
@@ -159,40 +170,17 @@ impl Notices {
         last: bool,
     ) -> Vec<String> {
         let mut out = Vec::new();
-        if last
-            || self
-                .window_start
-                .is_none_or(|start| now.duration_since(start) >= NOTICE_PERIOD)
-        {
-            if self.held_back > 0 {
-                out.push(format!(
-                    "{} more spool events were not shown (at most {NOTICE_BUDGET} per {}s)",
-                    self.held_back,
-                    NOTICE_PERIOD.as_secs()
-                ));
-            }
-            self.window_start = Some(now);
-            self.shown = 0;
-            self.held_back = 0;
-        }
+        out.extend(self.events.roll(now, last));
         for event in events {
             if matches!(event, SpoolEvent::Dropped { .. }) {
                 continue;
             }
-            if self.shown < NOTICE_BUDGET {
-                self.shown += 1;
+            if self.events.take() {
                 out.push(event.to_string());
-            } else {
-                self.held_back += 1;
             }
         }
         let dropped = stats.dropped_records - self.dropped_reported.min(stats.dropped_records);
-        if dropped > 0
-            && (last
-                || self
-                    .last_drop_line
-                    .is_none_or(|at| now.duration_since(at) >= NOTICE_PERIOD))
-        {
+        if dropped > 0 && (last || self.drop_lines.allow((), now)) {
             let policy = match policy {
                 FullPolicySetting::DropOldest => "drop_oldest: the oldest records were deleted",
                 FullPolicySetting::DropNewest => "drop_newest: new lines were refused",
@@ -203,7 +191,6 @@ impl Notices {
                 stats.bytes, max_bytes, stats.dropped_records
             ));
             self.dropped_reported = stats.dropped_records;
-            self.last_drop_line = Some(now);
         }
         out
     }

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::clock;
 use crate::config::{Config, FsyncSetting, FullPolicySetting};
+use crate::messages::{self, PerKind};
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
@@ -77,7 +78,7 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
         .name("stdin-reader".into())
         .spawn(move || {
             if let Err(e) = read_into_spool(input, max_line, writer, &reader_stats) {
-                eprintln!("accesslog-pubsub: reading stdin: {e}");
+                messages::error(format_args!("reading stdin: {e}"));
             }
             reader_end.now();
         })
@@ -121,13 +122,13 @@ fn read_into_spool(
     stats: &Stats,
 ) -> Result<(), SpoolError> {
     let mut reader = LineReader::new(input, max_line);
-    let mut reported = None::<Instant>;
+    let mut lost_lines = PerKind::new(publish::trouble::REPEAT_AFTER);
     loop {
         let chunk = match reader.next_chunk() {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(e) => {
-                eprintln!("accesslog-pubsub: reading stdin failed, stopping: {e}");
+                messages::error(format_args!("reading stdin failed, stopping: {e}"));
                 break;
             }
         };
@@ -148,9 +149,10 @@ fn read_into_spool(
         };
         if let Err(e) = writer.append_read(&lines, Some(unfinished)) {
             Stats::add(&stats.spool_write_failures, count);
-            if reported.is_none_or(|at| at.elapsed() > publish::trouble::REPEAT_AFTER) {
-                eprintln!("accesslog-pubsub: {count} lines LOST, the spool cannot be written: {e}");
-                reported = Some(Instant::now());
+            if lost_lines.allow((), Instant::now()) {
+                messages::error(format_args!(
+                    "{count} lines LOST, the spool cannot be written: {e}"
+                ));
             }
         }
         Stats::add(&stats.lines_read, count);

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::clock;
 use crate::config::Config;
+use crate::messages;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
 use crate::run;
@@ -213,14 +214,14 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
     writer.close()?;
     let total = spool_reader.stats().records;
     let dir = config.spool_dir.display();
-    eprintln!(
-        "accesslog-pubsub: replay: {total} records to publish from {dir}{}",
+    messages::note(format_args!(
+        "replay: {total} records to publish from {dir}{}",
         if held_elsewhere > 0 {
             format!(" ({held_elsewhere} more are held by a running logger, which sends them)")
         } else {
             String::new()
         }
-    );
+    ));
     let stats = Arc::new(Stats::default());
     let (give_up_tx, give_up_at) = watch::channel(timeout.map(|t| Instant::now() + t));
     let runtime = publish::runtime().map_err(SpoolCommandError::Start)?;
@@ -239,7 +240,7 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
         let outcome = publish::run(&mut spool_reader, config, ctx).await;
         if let Some(task) = progress {
             task.abort();
-            eprintln!();
+            messages::end_progress();
         }
         Ok::<_, SpoolCommandError>(outcome?)
     })?;
@@ -247,18 +248,18 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
     let secs = started.elapsed().as_secs_f64();
     Ok(match outcome {
         Outcome::AllPublished => {
-            eprintln!(
-                "accesslog-pubsub: replay: published {published} records in {secs:.1}s; \
+            messages::note(format_args!(
+                "replay: published {published} records in {secs:.1}s; \
                  nothing left for this process in {dir}"
-            );
+            ));
             ReplayEnd::Done
         }
         Outcome::DeadlinePassed => {
             let left = spool_reader.stats().records;
-            eprintln!(
-                "accesslog-pubsub: replay: stopped after {secs:.1}s: published {published} \
+            messages::note(format_args!(
+                "replay: stopped after {secs:.1}s: published {published} \
                  records, {left} left in {dir} for the next run"
-            );
+            ));
             ReplayEnd::Stopped { left }
         }
     })
@@ -270,10 +271,7 @@ async fn draw_progress(stats: Arc<Stats>, total: u64, started: Instant) {
     loop {
         tick.tick().await;
         let done = stats.published.load(Ordering::Relaxed);
-        let line = progress_line(done, total, started.elapsed());
-        let mut err = io::stderr().lock();
-        let _ = write!(err, "\r{line}");
-        let _ = err.flush();
+        messages::progress(progress_line(done, total, started.elapsed()));
     }
 }
 

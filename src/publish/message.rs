@@ -13,6 +13,7 @@ use google_cloud_pubsub::model::Message;
 
 use crate::config::{Config, MAX_ATTRIBUTE_VALUE_BYTES};
 use crate::logformat::LogFormat;
+use crate::messages;
 use crate::record::{Encoder, LineMeta, RecordId};
 use crate::spool::{Batch, SegmentInfo};
 use crate::stats::Stats;
@@ -157,10 +158,10 @@ fn shape_for<'a>(
             Ok(format) => format,
             Err(_) if segment.format.is_empty() => fallback.clone(),
             Err(e) => {
-                eprintln!(
-                    "accesslog-pubsub: spooled lines were read with a LogFormat this \
-                         version refuses ({e}); parsing them with the configured format instead"
-                );
+                messages::warn(format_args!(
+                    "spooled lines were read with a LogFormat this version refuses ({e}); \
+                     parsing them with the configured format instead"
+                ));
                 fallback.clone()
             }
         };

@@ -34,12 +34,13 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::Config;
+use crate::messages::{self, PerKind};
 use crate::report::{Notices, Reporter};
 use crate::spool::{Batch, SpoolError, SpoolReader};
 use crate::stats::Stats;
 use connect::{ConnectError, TransientErrors};
 use message::MessageBuilder;
-use trouble::{Kind, RateLimit};
+use trouble::Kind;
 
 /// Backoff before records refused permanently are sent again.
 const RESEND_INITIAL: Duration = Duration::from_secs(1);
@@ -127,8 +128,8 @@ pub async fn run(
     let mut in_flight_records = 0usize;
     let mut tasks: JoinSet<Sent> = JoinSet::new();
     let mut resends: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut limit = RateLimit::default();
-    let mut reporter = Reporter::new(config.report_interval, config.verbose);
+    let mut limit = PerKind::new(trouble::REPEAT_AFTER);
+    let mut reporter = Reporter::new(config.report_interval);
     let mut next_key = 0u64;
     let mut source_done = false;
     let mut give_up_at: Option<Instant> = None;
@@ -164,9 +165,11 @@ pub async fn run(
                 Stats::add(&ctx.stats.publish_failures, sent.failed.len() as u64);
                 let (_, first) = &sent.failed[0];
                 let kind = trouble::classify(first);
-                if kind != Kind::Shutdown && kind != Kind::OrderingKeyPaused && limit.allow(kind) {
-                    let line = trouble::describe(kind, first, &ctx.topic, sent.failed.len());
-                    eprintln!("accesslog-pubsub: {line}");
+                if kind != Kind::Shutdown
+                    && kind != Kind::OrderingKeyPaused
+                    && limit.allow(kind, std::time::Instant::now())
+                {
+                    messages::warn(trouble::describe(kind, first, &ctx.topic, sent.failed.len()));
                 }
                 entry.failed = sent.failed.into_iter().map(|(i, _)| i).collect();
                 entry.attempts += 1;
@@ -204,7 +207,10 @@ pub async fn run(
             }
             _ = sleep_until(give_up_at.unwrap_or(far_future)), if give_up_at.is_some() => {
                 if let Some(error) = ctx.transient.since(started.into_std()) {
-                    eprintln!("accesslog-pubsub: giving up for now on {}; the last error: {error}", ctx.topic);
+                    messages::warn(format_args!(
+                        "giving up for now on {}; the last error: {error}",
+                        ctx.topic
+                    ));
                 }
                 for (_, entry) in in_flight.drain() {
                     spool.abandon(entry.batch);
@@ -215,9 +221,8 @@ pub async fn run(
             _ = notice_tick.tick() => notices.print(spool, config),
             _ = reporter.tick() => {
                 let transient = ctx.transient.since(reporter.last_report().into_std());
-                if let Some(line) = reporter.report(&ctx.stats, &spool.stats(), transient) {
-                    eprintln!("accesslog-pubsub: {line}");
-                }
+                let (level, line) = reporter.report(&ctx.stats, &spool.stats(), transient);
+                messages::say(level, line);
             }
         }
     }

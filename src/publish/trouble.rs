@@ -1,9 +1,8 @@
-//! Turns publish failures into one readable line each, saying what to fix, and keeps
-//! stderr (Apache's error log) from being flooded: each kind of trouble is printed at most
-//! once per [`REPEAT_AFTER`].
+//! Turns publish failures into one readable line each, saying what to fix. Each kind of
+//! trouble is said at most once per [`REPEAT_AFTER`] (a [`crate::messages::PerKind`] keyed
+//! by [`Kind`]), so stderr (Apache's error log) is not flooded.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_pubsub::error::PublishError;
@@ -73,37 +72,9 @@ fn split_topic(topic: &str) -> (&str, &str) {
     (project, short)
 }
 
-/// Remembers when each kind of trouble was last printed.
-#[derive(Debug, Default)]
-pub struct RateLimit {
-    last: HashMap<Kind, Instant>,
-}
-
-impl RateLimit {
-    /// True when `kind` was not reported within [`REPEAT_AFTER`]; then it counts as reported.
-    pub fn allow(&mut self, kind: Kind) -> bool {
-        let now = Instant::now();
-        match self.last.get(&kind) {
-            Some(at) if now.duration_since(*at) < REPEAT_AFTER => false,
-            _ => {
-                self.last.insert(kind, now);
-                true
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_same_trouble_is_printed_once_per_period() {
-        let mut limit = RateLimit::default();
-        assert!(limit.allow(Kind::TopicNotFound));
-        assert!(!limit.allow(Kind::TopicNotFound));
-        assert!(limit.allow(Kind::PermissionDenied));
-    }
 
     #[test]
     fn topic_not_found_says_how_to_create_it() {
