@@ -1,13 +1,14 @@
 //! The command line: clap definitions and nothing else.
 //!
-//! Every setting of the configuration file is also a flag (see [`crate::config::Settings`]),
-//! accepted before or after the subcommand; flags win over the file.
+//! Every setting of the configuration file is also a flag (see [`crate::config::Settings`];
+//! their help and defaults come from [`crate::config::table`]), accepted before or after the
+//! subcommand; flags win over the file.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Dur, Settings};
+use crate::config::{DEFAULT_CONFIG_PATH, Dur, Settings};
 
 /// Ships Apache httpd access logs from a `CustomLog "|..."` pipe to Google Cloud Pub/Sub.
 ///
@@ -16,8 +17,7 @@ use crate::config::{Dur, Settings};
 #[derive(Debug, Parser)]
 #[command(name = "accesslog-pubsub", version, max_term_width = 100)]
 pub struct Cli {
-    /// The configuration file [default: /etc/accesslog-pubsub/config.toml when it exists]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help = config_help())]
     pub config: Option<PathBuf>,
 
     #[command(flatten)]
@@ -52,4 +52,9 @@ pub enum SpoolAction {
         #[arg(long, value_name = "DURATION")]
         timeout: Option<Dur>,
     },
+}
+
+/// The help of `--config`.
+fn config_help() -> String {
+    format!("The configuration file [default: {DEFAULT_CONFIG_PATH} when it exists]")
 }

@@ -31,19 +31,22 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let config = match config::load(cli.config.as_deref(), &cli.settings) {
+    let config = match config::load(config::Sources {
+        config_path: cli.config,
+        flags: cli.settings,
+    }) {
         Ok(config) => config,
         Err(e) => {
             messages::error(e);
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    messages::set_verbose(config.verbose);
+    messages::set_verbose(config.report.verbose);
     match cli.command {
         None => log(&config),
         Some(Command::Parse) => parse(&config),
         Some(Command::Schema) => {
-            println!("{}", schema::bigquery_schema(&config.format));
+            println!("{}", schema::bigquery_schema(&config.input.format));
             ExitCode::SUCCESS
         }
         Some(Command::Spool { action }) => spool(&config, action),
@@ -82,7 +85,7 @@ fn log(config: &Config) -> ExitCode {
             messages::error(format_args!(
                 "exiting with {records} records not yet published; they stay in the spool {} \
                  and are sent by the next run",
-                config.spool_dir.display()
+                config.spool.dir.display()
             ));
             ExitCode::FAILURE
         }

@@ -23,9 +23,9 @@ pub struct ParseSummary {
 
 /// Parses `input` to `output` until end of input. A closed output (`| head`) ends it quietly.
 pub fn run(config: &Config, input: impl Read, mut output: impl Write) -> io::Result<ParseSummary> {
-    let mut encoder = Encoder::new(config.format.clone(), &config.host);
+    let mut encoder = Encoder::new(config.input.format.clone(), &config.input.host);
     let stream = getrandom::u64().map_err(io::Error::other)?;
-    let mut reader = LineReader::new(input, config.max_line_bytes);
+    let mut reader = LineReader::new(input, config.input.max_line_bytes);
     let mut out = Vec::with_capacity(FLUSH_AT * 2);
     let mut seq = 0u64;
     let mut parse_errors = 0u64;

@@ -16,9 +16,9 @@ use std::time::Duration;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
 use crate::clock;
-use crate::config::{Config, FullPolicySetting};
+use crate::config::Config;
 use crate::messages::{self, Budget, Level, PerKind};
-use crate::spool::{SpoolEvent, SpoolReader, SpoolStats};
+use crate::spool::{FullPolicy, SpoolEvent, SpoolReader, SpoolStats};
 use crate::stats::{Snapshot, Stats};
 
 /// Spool event lines printed per [`NOTICE_PERIOD`] at most.
@@ -153,7 +153,7 @@ impl Notices {
 
     fn print_lines(&mut self, spool: &mut SpoolReader, config: &Config, last: bool) {
         let now = std::time::Instant::now();
-        let limit = (config.spool_full_policy, config.spool_max_bytes);
+        let limit = (config.spool.full_policy, config.spool.max_bytes);
         for line in self.lines(spool.take_events(), &spool.stats(), limit, now, last) {
             messages::note(line);
         }
@@ -165,7 +165,7 @@ impl Notices {
         &mut self,
         events: Vec<SpoolEvent>,
         stats: &SpoolStats,
-        (policy, max_bytes): (FullPolicySetting, u64),
+        (policy, max_bytes): (FullPolicy, u64),
         now: std::time::Instant,
         last: bool,
     ) -> Vec<String> {
@@ -182,8 +182,8 @@ impl Notices {
         let dropped = stats.dropped_records - self.dropped_reported.min(stats.dropped_records);
         if dropped > 0 && (last || self.drop_lines.allow((), now)) {
             let policy = match policy {
-                FullPolicySetting::DropOldest => "drop_oldest: the oldest records were deleted",
-                FullPolicySetting::DropNewest => "drop_newest: new lines were refused",
+                FullPolicy::DropOldest => "drop_oldest: the oldest records were deleted",
+                FullPolicy::DropNewest => "drop_newest: new lines were refused",
             };
             out.push(format!(
                 "spool full ({} bytes, spool_max_bytes {}): {dropped} records dropped ({policy}; \
@@ -202,7 +202,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Instant;
 
-    const LIMIT: (FullPolicySetting, u64) = (FullPolicySetting::DropNewest, 1 << 20);
+    const LIMIT: (FullPolicy, u64) = (FullPolicy::DropNewest, 1 << 20);
 
     fn adopted(i: u64) -> SpoolEvent {
         SpoolEvent::Adopted {

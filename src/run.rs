@@ -24,12 +24,12 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::clock;
-use crate::config::{Config, FsyncSetting, FullPolicySetting};
+use crate::config::Config;
 use crate::messages::{self, PerKind};
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
-use crate::spool::{self, FsyncPolicy, FullPolicy, LineIn, SpoolError, SpoolOptions, SpoolWriter};
+use crate::spool::{self, LineIn, SpoolError, SpoolWriter};
 use crate::stats::Stats;
 
 /// Size asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while we write.
@@ -62,18 +62,18 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
     // Refuse a configuration without a topic before anything is spooled.
     connect::topic_path(config)?;
     let terminate = terminate_flag().map_err(RunError::Start)?;
-    let (writer, mut spool_reader) = spool::open(spool_options(config), stream_context(config))?;
+    let (writer, mut spool_reader) = spool::open(config.spool.clone(), stream_context(config))?;
     let stats = Arc::new(Stats::default());
     let (end_tx, give_up_at) = watch::channel(None);
     let end = Arc::new(InputEnd {
         give_up_at: end_tx,
-        shutdown_timeout: config.shutdown_timeout,
+        shutdown_timeout: config.shutdown.timeout,
     });
 
     enlarge_stdin_pipe();
     let reader_stats = Arc::clone(&stats);
     let reader_end = Arc::clone(&end);
-    let max_line = config.max_line_bytes;
+    let max_line = config.input.max_line_bytes;
     thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || {
@@ -89,7 +89,7 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
         let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
         tokio::spawn(end_input_after_drain(
             terminate,
-            config.drain_timeout,
+            config.shutdown.drain_timeout,
             Arc::clone(&end),
         ));
         Ok::<_, RunError>(publish::run(&mut spool_reader, config, ctx).await?)
@@ -203,27 +203,10 @@ fn enlarge_stdin_pipe() {
     }
 }
 
-/// The spool options the configuration asks for.
-pub fn spool_options(config: &Config) -> SpoolOptions {
-    SpoolOptions {
-        max_bytes: config.spool_max_bytes,
-        full_policy: match config.spool_full_policy {
-            FullPolicySetting::DropOldest => FullPolicy::DropOldest,
-            FullPolicySetting::DropNewest => FullPolicy::DropNewest,
-        },
-        fsync: match config.spool_fsync {
-            FsyncSetting::Interval => FsyncPolicy::Interval(config.spool_fsync_interval),
-            FsyncSetting::Always => FsyncPolicy::Always,
-            FsyncSetting::Never => FsyncPolicy::Never,
-        },
-        ..SpoolOptions::new(&config.spool_dir)
-    }
-}
-
 /// What the spool records about the lines this run reads: how to parse them later.
 pub fn stream_context(config: &Config) -> spool::StreamContext {
     spool::StreamContext {
-        format: config.format.source().to_string(),
-        host: config.host.clone(),
+        format: config.input.format.source().to_string(),
+        host: config.input.host.clone(),
     }
 }

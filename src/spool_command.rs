@@ -50,7 +50,7 @@ pub enum SpoolCommandError {
 /// `spool status`: prints what the spool holds. A directory that does not exist yet holds
 /// nothing.
 pub fn status(config: &Config, out: &mut impl Write) -> Result<(), SpoolCommandError> {
-    let dir = &config.spool_dir;
+    let dir = &config.spool.dir;
     if !dir.exists() {
         let _ = writeln!(
             out,
@@ -60,7 +60,7 @@ pub fn status(config: &Config, out: &mut impl Write) -> Result<(), SpoolCommandE
         return Ok(());
     }
     let status = spool::status(dir)?;
-    let _ = out.write_all(describe_status(dir, &status, config.spool_max_bytes).as_bytes());
+    let _ = out.write_all(describe_status(dir, &status, config.spool.max_bytes).as_bytes());
     Ok(())
 }
 
@@ -108,7 +108,7 @@ fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64) -> String {
 
 /// `spool verify`: checks every checksum; `Ok(true)` when nothing is damaged.
 pub fn verify(config: &Config, out: &mut impl Write) -> Result<bool, SpoolCommandError> {
-    let dir = &config.spool_dir;
+    let dir = &config.spool.dir;
     if !dir.exists() {
         let _ = writeln!(
             out,
@@ -199,8 +199,8 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
     // Refuse a configuration without a topic before touching the spool.
     connect::topic_path(config)?;
     let terminate = run::terminate_flag().map_err(SpoolCommandError::Start)?;
-    let held_elsewhere = if config.spool_dir.exists() {
-        spool::status(&config.spool_dir)?
+    let held_elsewhere = if config.spool.dir.exists() {
+        spool::status(&config.spool.dir)?
             .segments
             .iter()
             .filter(|s| s.in_use)
@@ -210,10 +210,10 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
         0
     };
     let (writer, mut spool_reader) =
-        spool::open(run::spool_options(config), run::stream_context(config))?;
+        spool::open(config.spool.clone(), run::stream_context(config))?;
     writer.close()?;
     let total = spool_reader.stats().records;
-    let dir = config.spool_dir.display();
+    let dir = config.spool.dir.display();
     messages::note(format_args!(
         "replay: {total} records to publish from {dir}{}",
         if held_elsewhere > 0 {

@@ -85,7 +85,7 @@ impl RetryPolicy for RetryTransientForever {
 
 /// `projects/{project}/topics/{topic}` from the configuration.
 pub fn topic_path(config: &Config) -> Result<String, ConnectError> {
-    match (&config.project, &config.topic) {
+    match (&config.publish.project, &config.publish.topic) {
         (Some(project), Some(topic)) => Ok(format!("projects/{project}/topics/{topic}")),
         _ => Err(ConnectError::MissingTopic),
     }
@@ -103,21 +103,21 @@ pub async fn publisher(
         .with_scaling(4.0)
         .clamp();
     let mut builder = Publisher::builder(topic)
-        .set_message_count_threshold(config.batch_max_messages)
-        .set_byte_threshold(config.batch_max_bytes)
-        .set_delay_threshold(config.batch_max_delay)
+        .set_message_count_threshold(config.publish.batch_max_messages)
+        .set_byte_threshold(config.publish.batch_max_bytes)
+        .set_delay_threshold(config.publish.batch_max_delay)
         .with_retry_policy(RetryTransientForever { seen })
         .with_backoff_policy(backoff)
         .with_retry_throttler(CircuitBreaker::clamp(1, 0, 0));
-    builder = match &config.endpoint {
+    builder = match &config.publish.endpoint {
         Endpoint::Emulator(url) => builder
             .with_endpoint(url)
             .with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build()),
         Endpoint::Custom(url) => builder.with_endpoint(url),
         Endpoint::Google => builder,
     };
-    if let Some(path) = &config.credentials_file
-        && !matches!(config.endpoint, Endpoint::Emulator(_))
+    if let Some(path) = &config.publish.credentials_file
+        && !matches!(config.publish.endpoint, Endpoint::Emulator(_))
     {
         builder = builder.with_credentials(credentials_from_file(path)?);
     }

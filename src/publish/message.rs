@@ -53,12 +53,12 @@ struct ShapeSettings {
 impl MessageBuilder {
     pub fn new(config: &Config) -> MessageBuilder {
         MessageBuilder {
-            statics: config.attributes.clone(),
+            statics: config.publish.attributes.clone(),
             settings: ShapeSettings {
-                attribute_fields: config.attribute_fields.clone(),
-                ordering_key_field: config.ordering_key_field.clone(),
-                fallback_format: config.format.clone(),
-                fallback_host: config.host.clone(),
+                attribute_fields: config.publish.attribute_fields.clone(),
+                ordering_key_field: config.publish.ordering_key_field.clone(),
+                fallback_format: config.input.format.clone(),
+                fallback_host: config.input.host.clone(),
             },
             shapes: HashMap::new(),
         }

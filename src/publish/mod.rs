@@ -129,13 +129,13 @@ pub async fn run(
     let mut tasks: JoinSet<Sent> = JoinSet::new();
     let mut resends: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut limit = PerKind::new(trouble::REPEAT_AFTER);
-    let mut reporter = Reporter::new(config.report_interval);
+    let mut reporter = Reporter::new(config.report.interval);
     let mut next_key = 0u64;
     let mut source_done = false;
     let mut give_up_at: Option<Instant> = None;
     let mut notices = Notices::default();
     let mut notice_tick = tokio::time::interval(NOTICE_INTERVAL);
-    let batch_records = config.batch_max_messages as usize;
+    let batch_records = config.publish.batch_max_messages as usize;
     let started = Instant::now();
     let far_future = started + Duration::from_secs(86400 * 365);
 
@@ -147,7 +147,8 @@ pub async fn run(
         if give_up_at.is_none() {
             give_up_at = (*ctx.give_up_at.borrow()).map(Instant::from_std);
         }
-        let can_take = !source_done && in_flight_records + batch_records <= config.max_in_flight;
+        let can_take =
+            !source_done && in_flight_records + batch_records <= config.publish.max_in_flight;
         let next_resend = resends.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {

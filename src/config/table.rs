@@ -1,0 +1,170 @@
+//! The one table of settings: each setting's key, its default and what it does.
+//!
+//! Every default is written here and nowhere else. The flags' help (`--help`, the man page)
+//! is made from this table, the defaults are parsed from it with the flags' own parsers
+//! ([`super::Settings::defaults`]), and tests check that the example file
+//! `packaging/config.toml` and the README's table say the same.
+
+/// A setting's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    /// This value, written as on the command line.
+    Value(&'static str),
+    /// Worked out at start; the text says how.
+    Computed(&'static str),
+    /// None: the setting is off (or, for `project` and `topic`, must be given to publish).
+    None,
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The key in the file (`snake_case`); the flag is the same in `--kebab-case`.
+    pub key: &'static str,
+    pub default: Default,
+    /// The flag's help, without the default.
+    pub help: &'static str,
+}
+
+/// Every setting, in the order `--help` lists them.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "format",
+        default: Default::Value("combined"),
+        help: "Apache LogFormat nickname (common, combined, combinedio, vhost_combined, \
+               debian_common, debian_combined) or a LogFormat string as written in httpd.conf",
+    },
+    Setting {
+        key: "host",
+        default: Default::Computed("this machine's hostname"),
+        help: "The `host` field of every record",
+    },
+    Setting {
+        key: "max_line_bytes",
+        default: Default::Value("64KiB"),
+        help: "Longer lines are cut to this size and marked `truncated` (e.g. 65536, 64KiB, 1MiB)",
+    },
+    Setting {
+        key: "project",
+        default: Default::None,
+        help: "Google Cloud project of the topic",
+    },
+    Setting {
+        key: "topic",
+        default: Default::None,
+        help: "Pub/Sub topic to publish to (its short name)",
+    },
+    Setting {
+        key: "spool_dir",
+        default: Default::Value("/var/spool/accesslog-pubsub"),
+        help: "Directory of the disk spool",
+    },
+    Setting {
+        key: "spool_max_bytes",
+        default: Default::Value("1GiB"),
+        help: "Spool size limit; past it `spool_full_policy` applies",
+    },
+    Setting {
+        key: "spool_full_policy",
+        default: Default::Value("drop_oldest"),
+        help: "When the spool is full: drop_oldest (make room by deleting the oldest records) or \
+               drop_newest (refuse new lines until it is back under 90%)",
+    },
+    Setting {
+        key: "spool_fsync",
+        default: Default::Value("interval"),
+        help: "When spooled lines are forced to disk: interval (every spool_fsync_interval), \
+               always (after every read from stdin) or never (left to the kernel)",
+    },
+    Setting {
+        key: "spool_fsync_interval",
+        default: Default::Value("1s"),
+        help: "The fsync interval of spool_fsync = \"interval\"",
+    },
+    Setting {
+        key: "endpoint",
+        default: Default::Computed("http://$PUBSUB_EMULATOR_HOST when that is set, else Google's"),
+        help: "Pub/Sub endpoint; an http:// endpoint is an emulator and gets no credentials",
+    },
+    Setting {
+        key: "credentials_file",
+        default: Default::Computed(
+            "Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, metadata server",
+        ),
+        help: "JSON credentials file (service account key, ...)",
+    },
+    Setting {
+        key: "batch_max_messages",
+        default: Default::Value("1000"),
+        help: "Messages per publish request, 1 to 1000",
+    },
+    Setting {
+        key: "batch_max_bytes",
+        default: Default::Value("9MB"),
+        help: "Bytes per publish request, up to 9.5MB",
+    },
+    Setting {
+        key: "batch_max_delay",
+        default: Default::Value("50ms"),
+        help: "Longest wait before a partly filled request is sent",
+    },
+    Setting {
+        key: "max_in_flight",
+        default: Default::Value("4000"),
+        help: "Messages published but not yet acknowledged, at most",
+    },
+    Setting {
+        key: "attributes",
+        default: Default::None,
+        help: "A static message attribute (repeatable); in the file: `[attributes]` env = \"prod\"",
+    },
+    Setting {
+        key: "attribute_fields",
+        default: Default::None,
+        help: "A record field copied into a message attribute of the same name (repeatable)",
+    },
+    Setting {
+        key: "ordering_key_field",
+        default: Default::None,
+        help: "A record field whose value becomes the message's ordering key",
+    },
+    Setting {
+        key: "shutdown_timeout",
+        default: Default::Value("5s"),
+        help: "After the input ends, how long to keep publishing what is pending",
+    },
+    Setting {
+        key: "drain_timeout",
+        default: Default::Value("30s"),
+        help: "After SIGTERM, how long to keep reading until end of input",
+    },
+    Setting {
+        key: "report_interval",
+        default: Default::Value("60s"),
+        help: "How often to check for trouble and report it on stderr (one line, only when \
+               something is wrong, unless --verbose)",
+    },
+    Setting {
+        key: "verbose",
+        default: Default::Value("false"),
+        help: "Report every interval even when nothing is wrong",
+    },
+];
+
+/// The setting of `key`, if there is one.
+pub fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// The help of `key`'s flag, its default appended as `[default: ...]`.
+pub fn help(key: &str) -> String {
+    let Some(setting) = setting(key) else {
+        return String::new();
+    };
+    match setting.default {
+        Default::Value(text) | Default::Computed(text) => {
+            format!("{} [default: {text}]", setting.help)
+        }
+        Default::None => setting.help.to_string(),
+    }
+}

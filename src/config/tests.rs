@@ -1,0 +1,214 @@
+use std::collections::BTreeMap;
+
+use clap::Args;
+
+use super::table::{Default, SETTINGS};
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../packaging/config.toml");
+const README: &str = include_str!("../../README.md");
+
+fn sources(config_path: &Path, flags: Settings) -> Sources {
+    Sources {
+        config_path: Some(config_path.to_path_buf()),
+        flags,
+    }
+}
+
+#[test]
+fn every_flag_is_a_setting_of_the_table_and_its_help_shows_the_default() {
+    let command = Settings::augment_args(clap::Command::new("test"));
+    let mut keys = Vec::new();
+    for arg in command.get_arguments() {
+        let key = arg.get_id().as_str();
+        let setting = table::setting(key).unwrap_or_else(|| panic!("{key} is not in the table"));
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(help.starts_with(setting.help), "{key}: {help}");
+        match setting.default {
+            Default::Value(text) | Default::Computed(text) => {
+                assert!(
+                    help.ends_with(&format!("[default: {text}]")),
+                    "{key}: {help}"
+                );
+            }
+            Default::None => assert!(!help.contains("[default:"), "{key}: {help}"),
+        }
+        keys.push(key);
+    }
+    let table: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+    assert_eq!(keys, table, "the table lists every flag, in the same order");
+}
+
+#[test]
+fn the_shipped_example_config_names_every_setting_and_sets_the_defaults() {
+    let example: Settings = toml::from_str(EXAMPLE).expect("packaging/config.toml is valid");
+    assert_eq!(
+        example,
+        Settings::defaults().expect("the defaults parse"),
+        "packaging/config.toml sets exactly the table's defaults"
+    );
+    for setting in SETTINGS {
+        let mentioned = match setting.key {
+            "attributes" => EXAMPLE.contains("[attributes]"),
+            key => EXAMPLE.contains(&format!("{key} = ")),
+        };
+        assert!(
+            mentioned,
+            "packaging/config.toml does not mention {}",
+            setting.key
+        );
+    }
+}
+
+/// The README's configuration table: each key of a row's first cell, with the row's default.
+fn readme_defaults() -> BTreeMap<String, String> {
+    let section = README
+        .split("\n## Configuration\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has a Configuration section");
+    let mut defaults = BTreeMap::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let default = cells[1].replace('`', "");
+        for key in cells[0].split('`').skip(1).step_by(2) {
+            let key = key.trim_start_matches('[').trim_end_matches(']');
+            if !key.starts_with("--") {
+                defaults.insert(key.to_string(), default.clone());
+            }
+        }
+    }
+    defaults
+}
+
+#[test]
+fn the_readme_table_has_every_setting_with_its_default() {
+    let readme = readme_defaults();
+    for setting in SETTINGS {
+        let said = readme
+            .get(setting.key)
+            .unwrap_or_else(|| panic!("the README's table has no row for {}", setting.key));
+        let want = match setting.default {
+            Default::Value(text) | Default::Computed(text) => text,
+            Default::None => "none",
+        };
+        assert_eq!(said, want, "README default of {}", setting.key);
+    }
+    assert_eq!(readme.len(), SETTINGS.len(), "no other keys: {readme:?}");
+}
+
+#[test]
+fn the_defaults_alone_are_a_valid_configuration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("empty.toml");
+    std::fs::write(&file, "").expect("write");
+    let config = load(sources(&file, Settings::default())).expect("defaults are valid");
+    assert_eq!(
+        config.input.format.source(),
+        LogFormat::new("combined").unwrap().source()
+    );
+    assert_eq!(config.input.max_line_bytes, 64 << 10);
+    assert_eq!(config.publish.batch_max_bytes, 9_000_000);
+    assert_eq!(
+        config.spool.dir,
+        PathBuf::from("/var/spool/accesslog-pubsub")
+    );
+    assert_eq!(
+        config.spool.fsync,
+        crate::spool::FsyncPolicy::Interval(Duration::from_secs(1))
+    );
+    assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(30));
+    assert_eq!(config.report.interval, Duration::from_secs(60));
+    assert!(!config.report.verbose);
+    assert!(!config.input.host.is_empty(), "this machine's name");
+}
+
+#[test]
+fn reload_reads_the_file_again_and_lays_the_same_flags_over_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "topic = \"a\"\nbatch_max_messages = 10\n[attributes]\nenv = \"prod\"\ndc = \"eu\"\n",
+    )
+    .expect("write");
+    let flags = Settings {
+        batch_max_messages: Some(500),
+        attributes: vec!["env=test".parse().expect("KEY=VALUE")],
+        ..Settings::default()
+    };
+    let config = load(sources(&file, flags)).expect("valid");
+    assert_eq!(config.publish.topic.as_deref(), Some("a"));
+    assert_eq!(config.publish.batch_max_messages, 500, "the flag wins");
+    let attributes = |c: &Config| c.publish.attributes.clone();
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(attributes(&config), [pair("dc", "eu"), pair("env", "test")]);
+
+    std::fs::write(
+        &file,
+        "topic = \"b\"\nbatch_max_messages = 20\nmax_in_flight = 600\n[attributes]\nenv = \"x\"\n",
+    )
+    .expect("rewrite");
+    let reloaded = config.reload().expect("still valid");
+    assert_eq!(
+        reloaded.publish.topic.as_deref(),
+        Some("b"),
+        "the file is read again"
+    );
+    assert_eq!(reloaded.publish.max_in_flight, 600);
+    assert_eq!(
+        reloaded.publish.batch_max_messages, 500,
+        "the flag still wins"
+    );
+    assert_eq!(attributes(&reloaded), [pair("env", "test")]);
+    assert_eq!(
+        config.publish.topic.as_deref(),
+        Some("a"),
+        "the old one is untouched"
+    );
+
+    std::fs::write(&file, "batch_max_messages = \"many\"\n").expect("break it");
+    let refused = config.reload().expect_err("a broken file is refused");
+    assert!(refused.to_string().contains("line 1"), "{refused}");
+}
+
+#[test]
+fn errors_name_the_file_and_key_or_the_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "batch_max_messages = 5000\nmax_line_bytes = \"2MiB\"\n",
+    )
+    .expect("write");
+    let error = load(sources(&file, Settings::default())).expect_err("out of range");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "config {}: max_line_bytes: 2097152 is out of range (256 to 1048576 bytes)",
+            file.display()
+        )
+    );
+    let flags = Settings {
+        max_line_bytes: Some(Size(4096)),
+        batch_max_messages: Some(0),
+        ..Settings::default()
+    };
+    let error = load(sources(&file, flags)).expect_err("out of range");
+    assert_eq!(
+        error.to_string(),
+        "--batch-max-messages: 0 is out of range (1 to 1000, Pub/Sub's limit per request)"
+    );
+    let flags = Settings {
+        attributes: vec!["googx=1".parse().expect("KEY=VALUE")],
+        ..Settings::default()
+    };
+    let error = load(Sources {
+        config_path: None,
+        flags,
+    });
+    assert!(error.is_err_and(|e| {
+        e.to_string()
+            .starts_with("--attribute: attribute key \"googx\"")
+    }),);
+}
