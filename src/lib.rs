@@ -7,7 +7,8 @@
 //!
 //! - `cli`: the command line (clap definitions), nothing else.
 //! - `clock`: the wall clock in microseconds, read in one place.
-//! - `config`: TOML file + flags -> one validated, immutable [`config::Config`].
+//! - `config`: one table of settings; defaults, TOML file and flags -> one validated,
+//!   immutable [`config::Config`] by area, rebuilt whole by [`config::Config::reload`].
 //! - `reader`: cuts stdin into lines (CRLF, blank lines, over-long lines) in big reads.
 //! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
 //! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that runs it.
