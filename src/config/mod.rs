@@ -4,7 +4,7 @@
 //! - [`table`]: every setting's key, default and help, each written once.
 //! - [`settings`]: the settings as written (file: serde, flags: clap), all optional, and how
 //!   layers of them merge: the defaults, then the file, then the flags.
-//! - [`validate`]: the merged settings -> [`Config`], refusing bad values with one line that
+//! - `validate`: the merged settings -> [`Config`], refusing bad values with one line that
 //!   names the key (or flag) and what is wrong.
 //!
 //! Every setting has one name, `snake_case` as a key in the file and `--kebab-case` as a
