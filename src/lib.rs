@@ -19,26 +19,23 @@
 //! - `messages`: the only writer of stderr: the `accesslog-pubsub:` prefix, levels, rate limits.
 //! - `stats`, `report`: the counters, and the periodic report and spool events made of them.
 //! - `run`: the piped logger: wires reader -> spool -> publisher, owns the shutdown.
-//! - `parse_command`: `accesslog-pubsub parse`: reader -> record -> stdout.
-//! - `schema`: `accesslog-pubsub schema`: the BigQuery table schema of a format's records.
-//! - `spool_command`: `accesslog-pubsub spool status | verify | replay`.
+//! - `cmd`: the subcommands, one file each: `parse` (reader -> record -> stdout), `schema`
+//!   (the BigQuery table schema of a format's records), `spool` (status, verify, replay).
 //!
 //! The binary (`src/main.rs`) parses the command line, loads the configuration, hands over
 //! to `run` or a subcommand, and turns any error into one line on stderr.
 
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod logformat;
 pub mod messages;
-pub mod parse_command;
 pub mod publish;
 pub mod reader;
 pub mod record;
 pub mod report;
 pub mod run;
 pub(crate) mod scan;
-pub mod schema;
 pub mod spool;
-pub mod spool_command;
 pub mod stats;

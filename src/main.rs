@@ -8,11 +8,12 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use accesslog_pubsub::cli::{Cli, Command, SpoolAction};
+use accesslog_pubsub::cmd::spool::{self as spool_command, ReplayEnd, SpoolCommandError};
+use accesslog_pubsub::cmd::{parse as parse_command, schema};
 use accesslog_pubsub::config::{self, Config};
+use accesslog_pubsub::messages;
 use accesslog_pubsub::publish::connect::ConnectError;
 use accesslog_pubsub::run::{self, Finish, RunError};
-use accesslog_pubsub::spool_command::{self, ReplayEnd, SpoolCommandError};
-use accesslog_pubsub::{messages, parse_command, schema};
 
 /// Exit code for a refused command line or configuration.
 const EXIT_USAGE: u8 = 2;
