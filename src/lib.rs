@@ -18,12 +18,14 @@
 //! - `publish`: spool batches -> Pub/Sub messages -> acknowledgements back to the spool.
 //! - `messages`: the only writer of stderr: the `accesslog-pubsub:` prefix, levels, rate limits.
 //! - `stats`, `report`: the counters, and the periodic report and spool events made of them.
-//! - `run`: the piped logger: wires reader -> spool -> publisher, owns the shutdown.
-//! - `cmd`: the subcommands, one file each: `parse` (reader -> record -> stdout), `schema`
-//!   (the BigQuery table schema of a format's records), `spool` (status, verify, replay).
+//! - `shutdown`: signals in one place: SIGTERM/SIGINT (drain, then stop; the second exits).
+//! - `run`: the piped logger: wires reader -> spool -> publisher and ends them in order.
+//! - `cmd`: the commands, one file each: `log` (the piped logger, through `run`), `parse`
+//!   (reader -> record -> stdout), `schema` (the BigQuery table schema of a format's
+//!   records), `spool` (status, verify, replay).
 //!
 //! The binary (`src/main.rs`) parses the command line, loads the configuration, hands over
-//! to `run` or a subcommand, and turns any error into one line on stderr.
+//! to one `cmd`, and says the error it ends with as one line on stderr.
 
 pub mod cli;
 pub mod clock;
@@ -37,5 +39,6 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub(crate) mod scan;
+pub mod shutdown;
 pub mod spool;
 pub mod stats;

@@ -1,4 +1,4 @@
-//! The piped logger: wires stdin reader -> spool -> publisher and owns the shutdown.
+//! The piped logger: wires stdin reader -> spool -> publisher, and ends them in order.
 //!
 //! Threads:
 //! - the reader, a plain thread: read stdin, cut lines, append them to the spool, read
@@ -6,7 +6,8 @@
 //!   so Apache's pipe is drained at full speed whatever Pub/Sub does;
 //! - the main thread, which runs the publisher's single-threaded tokio runtime
 //!   ([`publish::runtime`]): the publish loop and the Pub/Sub client's own tasks;
-//! - the spool's background thread (fsync, rescans).
+//! - the spool's background thread (fsync, rescans);
+//! - the signal thread ([`crate::shutdown`]).
 //!
 //! Shutdown: the input ends at EOF, or `drain_timeout` after SIGTERM/SIGINT (Apache's old
 //! workers keep writing into the pipe after it sends SIGTERM, and EOF comes when the last
@@ -16,7 +17,7 @@
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,13 +30,12 @@ use crate::messages::{self, PerKind};
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
+use crate::shutdown::Shutdown;
 use crate::spool::{self, LineIn, SpoolError, SpoolWriter};
 use crate::stats::Stats;
 
 /// Size asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while we write.
 const PIPE_SIZE: libc::c_int = 1 << 20;
-/// How often the main thread looks at the signal flags.
-const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 /// Why the logger could not run.
 #[derive(Debug, Error)]
@@ -58,11 +58,14 @@ pub enum Finish {
 }
 
 /// Runs the piped logger on `input` until the input ends and the shutdown is done.
-pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish, RunError> {
+pub fn run(
+    config: &Config,
+    input: impl Read + Send + 'static,
+    shutdown: Shutdown,
+) -> Result<Finish, RunError> {
     // Refuse a configuration without a topic before anything is spooled.
     connect::topic_path(config)?;
-    let terminate = terminate_flag().map_err(RunError::Start)?;
-    let (writer, mut spool_reader) = spool::open(config.spool.clone(), stream_context(config))?;
+    let (writer, mut spool_reader) = spool::open(config.spool.clone(), config.stream_context())?;
     let stats = Arc::new(Stats::default());
     let (end_tx, give_up_at) = watch::channel(None);
     let end = Arc::new(InputEnd {
@@ -88,7 +91,7 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
     let outcome = runtime.block_on(async {
         let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
         tokio::spawn(end_input_after_drain(
-            terminate,
+            shutdown,
             config.shutdown.drain_timeout,
             Arc::clone(&end),
         ));
@@ -100,17 +103,6 @@ pub fn run(config: &Config, input: impl Read + Send + 'static) -> Result<Finish,
             records: spool_reader.stats().records,
         },
     })
-}
-
-/// A flag set by the first SIGTERM or SIGINT; the second one exits the process at once
-/// (with status 1; everything read is in the spool by then).
-pub fn terminate_flag() -> io::Result<Arc<AtomicBool>> {
-    let terminate = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&terminate))?;
-        signal_hook::flag::register(signal, Arc::clone(&terminate))?;
-    }
-    Ok(terminate)
 }
 
 /// The reader thread: stdin -> lines -> spool, until EOF. A failing spool costs the lines of
@@ -166,10 +158,8 @@ fn read_into_spool(
 }
 
 /// Ends the input `drain` after the first SIGTERM/SIGINT, if EOF has not come by then.
-async fn end_input_after_drain(terminate: Arc<AtomicBool>, drain: Duration, end: Arc<InputEnd>) {
-    while !terminate.load(Ordering::Relaxed) {
-        tokio::time::sleep(SIGNAL_POLL).await;
-    }
+async fn end_input_after_drain(mut shutdown: Shutdown, drain: Duration, end: Arc<InputEnd>) {
+    shutdown.requested().await;
     tokio::time::sleep(drain).await;
     end.now();
 }
@@ -200,13 +190,5 @@ fn enlarge_stdin_pipe() {
     // that is not a pipe it fails with EBADF/EINVAL, which is ignored.
     unsafe {
         libc::fcntl(0, libc::F_SETPIPE_SZ, PIPE_SIZE);
-    }
-}
-
-/// What the spool records about the lines this run reads: how to parse them later.
-pub fn stream_context(config: &Config) -> spool::StreamContext {
-    spool::StreamContext {
-        format: config.input.format.source().to_string(),
-        host: config.input.host.clone(),
     }
 }

@@ -208,3 +208,64 @@ fn spool_tools_on_a_spool_that_does_not_exist_yet() {
         "looking creates nothing"
     );
 }
+
+/// `args` run with stdout on `stdout`; the exit status and stderr.
+fn run_to(args: &[&str], stdout: Stdio) -> (Option<i32>, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run accesslog-pubsub");
+    (out.status.code(), stderr(&out))
+}
+
+/// A pipe whose reading end is already closed: every write into it fails.
+fn closed_pipe() -> Stdio {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2() fills two new descriptors, which we own from here on.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (read, write) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    drop(read);
+    Stdio::from(write)
+}
+
+#[test]
+fn output_that_cannot_be_written_fails_with_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().to_str().expect("UTF-8 path");
+    let full = || Stdio::from(std::fs::File::create("/dev/full").expect("open /dev/full"));
+    for (args, what) in [
+        (&["spool", "status", "--spool-dir", spool][..], "spool"),
+        (&["spool", "verify", "--spool-dir", spool][..], "spool"),
+        (&["schema"][..], "schema"),
+    ] {
+        for (stdout, why) in [
+            (full(), "No space left on device"),
+            (closed_pipe(), "Broken pipe"),
+        ] {
+            let (code, text) = run_to(args, stdout);
+            assert_eq!(code, Some(1), "{args:?} into a {why}: {text}");
+            assert_eq!(
+                text.lines().collect::<Vec<_>>(),
+                [format!(
+                    "accesslog-pubsub: {what}: writing to stdout: {why} (os error {})",
+                    if why == "Broken pipe" { 32 } else { 28 }
+                )],
+                "{args:?}"
+            );
+        }
+    }
+    let (code, text) = run_to(&["parse"], full());
+    assert_eq!(code, Some(0), "nothing to write, nothing fails: {text}");
+}

@@ -1,10 +1,68 @@
-//! The subcommands, one file each: what each does from a loaded configuration to its
-//! output and exit status.
+//! The commands, one file each: what each does from a loaded configuration to its exit
+//! status. `main` hands over to one of them and says the [`Error`] a command ends with as
+//! its one line on stderr.
 //!
+//! - `log`: the piped logger (no subcommand): stdin -> spool -> Pub/Sub until the input ends.
 //! - `parse`: stdin -> one JSON record per line on stdout, nothing published.
 //! - `schema`: the BigQuery table schema of a format's records.
 //! - `spool`: `spool status | verify | replay`.
 
+pub mod log;
 pub mod parse;
 pub mod schema;
 pub mod spool;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// Exit status for a refused command line or configuration.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Why a command failed: one line, and the exit status that goes with it.
+#[derive(Debug)]
+pub struct Error {
+    message: String,
+    status: u8,
+}
+
+impl Error {
+    /// Something the operator must set or fix first (exit 2).
+    pub fn usage(message: impl fmt::Display) -> Error {
+        Error {
+            message: message.to_string(),
+            status: EXIT_USAGE,
+        }
+    }
+
+    /// The command could not do its job (exit 1).
+    pub fn failure(message: impl fmt::Display) -> Error {
+        Error {
+            message: message.to_string(),
+            status: 1,
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.status)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Writes a command's whole output to stdout and flushes it: a full disk or a closed pipe is
+/// an error, not a silent loss.
+pub fn print(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// The error of a failed write to stdout, for the command `what`.
+pub fn stdout_error(what: &str, e: &io::Error) -> Error {
+    Error::failure(format_args!("{what}: writing to stdout: {e}"))
+}

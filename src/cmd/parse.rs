@@ -5,9 +5,11 @@
 //! here shows what will land in Pub/Sub and BigQuery.
 
 use std::io::{self, Read, Write};
+use std::process::ExitCode;
 
 use crate::clock;
 use crate::config::Config;
+use crate::messages;
 use crate::reader::{LineReader, ReadStats};
 use crate::record::{Encoder, LineMeta, RecordId};
 
@@ -19,6 +21,21 @@ const FLUSH_AT: usize = 256 * 1024;
 pub struct ParseSummary {
     pub read: ReadStats,
     pub parse_errors: u64,
+}
+
+/// `parse` from stdin to stdout; the counts go to stderr when a line did not match, was cut
+/// or was blank.
+pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
+    let summary = run(config, io::stdin().lock(), io::stdout().lock())
+        .map_err(|e| super::Error::failure(format_args!("parse: {e}")))?;
+    let read = summary.read;
+    if summary.parse_errors > 0 || read.truncated_lines > 0 {
+        messages::note(format_args!(
+            "{} lines, {} did not match the format, {} truncated",
+            read.lines, summary.parse_errors, read.truncated_lines
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Parses `input` to `output` until end of input. A closed output (`| head`) ends it quietly.

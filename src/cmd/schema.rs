@@ -1,8 +1,11 @@
 //! The BigQuery table schema for the records a LogFormat can produce: every column of
 //! [`LogFormat::columns`], all NULLABLE.
 
+use std::process::ExitCode;
+
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::logformat::LogFormat;
 
 /// One entry of a BigQuery JSON schema file.
@@ -13,6 +16,13 @@ struct Field<'a> {
     kind: &'static str,
     mode: &'static str,
     description: &'a str,
+}
+
+/// `schema`: the configured format's schema, to stdout.
+pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
+    let text = bigquery_schema(&config.input.format) + "\n";
+    super::print(&text).map_err(|e| super::stdout_error("schema", &e))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The schema as pretty JSON, ready for `bq mk --table ... schema.json`.

@@ -13,6 +13,7 @@
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -25,14 +26,12 @@ use crate::config::Config;
 use crate::messages;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::{self, Outcome, PublishContext};
-use crate::run;
+use crate::shutdown;
 use crate::spool::{self, AckCheck, SpoolError, SpoolStatus, VerifyReport};
 use crate::stats::Stats;
 
 /// How often the progress bar is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-/// How often `replay` looks at the signal flag.
-const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// Width of the progress bar in characters.
 const BAR_WIDTH: usize = 30;
 
@@ -45,23 +44,67 @@ pub enum SpoolCommandError {
     Connect(#[from] ConnectError),
     #[error("cannot start: {0}")]
     Start(io::Error),
+    #[error("writing to stdout: {0}")]
+    Output(io::Error),
+}
+
+/// `spool status`, to stdout.
+pub fn execute_status(config: &Config) -> Result<ExitCode, super::Error> {
+    status(config, &mut io::stdout().lock())
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(command_error)
+}
+
+/// `spool verify`, to stdout: exit 1 on damage.
+pub fn execute_verify(config: &Config) -> Result<ExitCode, super::Error> {
+    match verify(config, &mut io::stdout().lock()) {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::FAILURE),
+        Err(e) => Err(command_error(e)),
+    }
+}
+
+/// `spool replay`: exit 1 when stopped with records left.
+pub fn execute_replay(
+    config: &Config,
+    timeout: Option<Duration>,
+) -> Result<ExitCode, super::Error> {
+    match replay(config, timeout) {
+        Ok(ReplayEnd::Done) => Ok(ExitCode::SUCCESS),
+        Ok(ReplayEnd::Stopped { .. }) => Ok(ExitCode::FAILURE),
+        Err(e) => Err(command_error(e)),
+    }
+}
+
+/// The one line a failed spool command ends with; a missing topic is a usage error.
+fn command_error(e: SpoolCommandError) -> super::Error {
+    let line = format!("spool: {e}");
+    match e {
+        SpoolCommandError::Connect(ConnectError::MissingTopic) => super::Error::usage(line),
+        _ => super::Error::failure(line),
+    }
 }
 
 /// `spool status`: prints what the spool holds. A directory that does not exist yet holds
 /// nothing.
 pub fn status(config: &Config, out: &mut impl Write) -> Result<(), SpoolCommandError> {
     let dir = &config.spool.dir;
-    if !dir.exists() {
-        let _ = writeln!(
-            out,
-            "spool {}: does not exist yet; nothing spooled",
+    let text = if dir.exists() {
+        describe_status(dir, &spool::status(dir)?, config.spool.max_bytes)
+    } else {
+        format!(
+            "spool {}: does not exist yet; nothing spooled\n",
             dir.display()
-        );
-        return Ok(());
-    }
-    let status = spool::status(dir)?;
-    let _ = out.write_all(describe_status(dir, &status, config.spool.max_bytes).as_bytes());
-    Ok(())
+        )
+    };
+    write_out(out, &text)
+}
+
+/// Writes all of `text` and flushes it: a full disk or a closed pipe is an error.
+fn write_out(out: &mut impl Write, text: &str) -> Result<(), SpoolCommandError> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(SpoolCommandError::Output)
 }
 
 /// The text `spool status` prints.
@@ -110,15 +153,14 @@ fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64) -> String {
 pub fn verify(config: &Config, out: &mut impl Write) -> Result<bool, SpoolCommandError> {
     let dir = &config.spool.dir;
     if !dir.exists() {
-        let _ = writeln!(
-            out,
-            "spool {}: does not exist yet; nothing to verify",
+        let text = format!(
+            "spool {}: does not exist yet; nothing to verify\n",
             dir.display()
         );
-        return Ok(true);
+        return write_out(out, &text).map(|()| true);
     }
     let report = spool::verify(dir)?;
-    let _ = out.write_all(describe_verify(dir, &report).as_bytes());
+    write_out(out, &describe_verify(dir, &report))?;
     Ok(!report.damage_found)
 }
 
@@ -198,7 +240,7 @@ pub enum ReplayEnd {
 pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, SpoolCommandError> {
     // Refuse a configuration without a topic before touching the spool.
     connect::topic_path(config)?;
-    let terminate = run::terminate_flag().map_err(SpoolCommandError::Start)?;
+    let mut shutdown = shutdown::listen().map_err(SpoolCommandError::Start)?;
     let held_elsewhere = if config.spool.dir.exists() {
         spool::status(&config.spool.dir)?
             .segments
@@ -209,8 +251,7 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
     } else {
         0
     };
-    let (writer, mut spool_reader) =
-        spool::open(config.spool.clone(), run::stream_context(config))?;
+    let (writer, mut spool_reader) = spool::open(config.spool.clone(), config.stream_context())?;
     writer.close()?;
     let total = spool_reader.stats().records;
     let dir = config.spool.dir.display();
@@ -229,9 +270,7 @@ pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, S
     let outcome = runtime.block_on(async {
         let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
         tokio::spawn(async move {
-            while !terminate.load(Ordering::Relaxed) {
-                tokio::time::sleep(SIGNAL_POLL).await;
-            }
+            shutdown.requested().await;
             give_up_tx.send_replace(Some(Instant::now()));
         });
         let progress = io::stderr()

@@ -26,7 +26,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::logformat::LogFormat;
-use crate::spool::SpoolOptions;
+use crate::spool::{SpoolOptions, StreamContext};
 pub use settings::{Dur, FsyncSetting, FullPolicySetting, KeyValue, Settings, Size};
 pub use validate::MAX_ATTRIBUTE_VALUE_BYTES;
 
@@ -132,6 +132,15 @@ pub fn load(sources: Sources) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// What the spool records about the lines read under this configuration: how to parse
+    /// them later.
+    pub fn stream_context(&self) -> StreamContext {
+        StreamContext {
+            format: self.input.format.source().to_string(),
+            host: self.input.host.clone(),
+        }
+    }
+
     /// A new configuration from the same sources: the file read again, the same flags laid
     /// over it. `self` is left as it was; the caller swaps the new one in whole.
     pub fn reload(&self) -> Result<Config, ConfigError> {

@@ -1,0 +1,25 @@
+//! The piped logger, run when no subcommand is given: stdin -> spool -> Pub/Sub until the
+//! input ends (see [`crate::run`] for the wiring and [`crate::shutdown`] for the signals).
+//! Exit 0 once everything read was published; 1 with records left in the spool.
+
+use std::io;
+use std::process::ExitCode;
+
+use crate::config::Config;
+use crate::publish::connect::ConnectError;
+use crate::run::{self, Finish, RunError};
+use crate::shutdown;
+
+pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
+    let shutdown = shutdown::listen().map_err(|e| super::Error::failure(RunError::Start(e)))?;
+    match run::run(config, io::stdin(), shutdown) {
+        Ok(Finish::Clean) => Ok(ExitCode::SUCCESS),
+        Ok(Finish::Unpublished { records }) => Err(super::Error::failure(format_args!(
+            "exiting with {records} records not yet published; they stay in the spool {} \
+             and are sent by the next run",
+            config.spool.dir.display()
+        ))),
+        Err(e @ RunError::Connect(ConnectError::MissingTopic)) => Err(super::Error::usage(e)),
+        Err(e) => Err(super::Error::failure(e)),
+    }
+}

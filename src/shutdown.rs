@@ -1,0 +1,60 @@
+//! Signals, in one place, and what each one asks of the program.
+//!
+//! - SIGTERM, SIGINT: the first asks for a shutdown, which [`Shutdown::requested`] resolves
+//!   on: the piped logger keeps reading until end of input or `drain_timeout`, then
+//!   publishes for up to `shutdown_timeout`; `spool replay` stops publishing. The second
+//!   exits at once with status 1, from the signal handler itself, so nothing can hold it up
+//!   (everything read is in the spool by then).
+//!
+//! One thread waits for the signals (signal-hook's iterator, which blocks on a self-pipe:
+//! no polling, no wake-ups while nothing happens) and passes each on through a channel the
+//! async side waits on.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tokio::sync::watch;
+
+/// Resolves once a shutdown was asked for; clones wait for the same one.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    requested: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    /// Resolves once SIGTERM or SIGINT came (at once if one already had).
+    pub async fn requested(&mut self) {
+        if self.requested.wait_for(|asked| *asked).await.is_err() {
+            // The signal thread never ends, so its sender is never dropped; were it gone,
+            // no shutdown could be asked for any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Installs the handlers and starts the thread that passes the signals on.
+pub fn listen() -> io::Result<Shutdown> {
+    let seen = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        // Registered first, so it looks at the flag before the second action sets it:
+        // only a second signal finds it set.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&seen))?;
+        signal_hook::flag::register(signal, Arc::clone(&seen))?;
+    }
+    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let (tell, requested) = watch::channel(false);
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGTERM || signal == SIGINT {
+                    tell.send_replace(true);
+                }
+            }
+        })?;
+    Ok(Shutdown { requested })
+}
