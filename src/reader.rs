@@ -8,7 +8,9 @@
 //! - `\n` ends a line; a `\r` right before it is dropped (CRLF).
 //! - Blank lines (empty or only spaces and tabs) carry nothing and are skipped, but counted.
 //! - A line longer than `max_line` is cut to its first `max_line` bytes and marked
-//!   `truncated`; the rest of it, up to its newline, is discarded and counted.
+//!   `truncated`; the rest of it, up to its newline, is discarded and counted. Up to
+//!   `max_line + 1` bytes of a line are kept waiting for its newline, so a line of exactly
+//!   `max_line` bytes (plus a CR) whose newline comes in a later read is whole.
 //! - At end of input an unterminated last line is still a line.
 //!
 //! Bytes are passed on untouched: no UTF-8 check here.
@@ -54,14 +56,6 @@ impl<'a> Chunk<'a> {
     /// caller that must not lose read bytes keeps it somewhere safe until the next chunk.
     pub fn unfinished(&self) -> &'a [u8] {
         self.unfinished
-    }
-
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
     }
 }
 
@@ -158,7 +152,7 @@ impl<R: Read> LineReader<R> {
                 self.stats.discarded_bytes += (nl - pos) as u64;
                 self.discarding = false;
             } else {
-                self.push_line(pos, nl);
+                self.push_line(pos, nl, true);
             }
             pos = nl + 1;
         }
@@ -167,20 +161,23 @@ impl<R: Read> LineReader<R> {
         if self.discarding {
             self.stats.discarded_bytes += rest as u64;
             pos = self.end;
-        } else if rest >= self.max_line {
-            self.push_line(pos, self.end);
-            self.discarding = !self.eof;
-            pos = self.end;
         } else if self.eof && rest > 0 {
-            self.push_line(pos, self.end);
+            self.push_line(pos, self.end, true);
+            pos = self.end;
+        } else if rest >= self.max_line + 2 {
+            // Longer than `max_line` whatever comes next (a CRLF ending would take off one
+            // byte): cut it now and discard the rest of it up to its newline.
+            self.push_line(pos, self.end, false);
+            self.discarding = true;
             pos = self.end;
         }
         self.start = pos;
     }
 
-    /// Records `buf[start..end]` (a line without its `\n`) unless it is blank.
-    fn push_line(&mut self, start: usize, mut end: usize) {
-        if end > start && self.buf[end - 1] == b'\r' {
+    /// Records `buf[start..end]` (a line without its `\n`, or the start of an over-long one
+    /// that is not `complete`) unless it is blank.
+    fn push_line(&mut self, start: usize, mut end: usize, complete: bool) {
+        if complete && end > start && self.buf[end - 1] == b'\r' {
             end -= 1;
         }
         let line = &self.buf[start..end];
@@ -314,6 +311,35 @@ mod tests {
     fn a_line_of_exactly_max_bytes_is_not_truncated() {
         let (lines, _) = read_all(b"0123456789\nab\n", vec![], 10);
         assert_eq!(lines[0], (b"0123456789".to_vec(), false));
+        for sizes in [vec![10, 100], vec![10, 1, 100], vec![11, 100]] {
+            let (lines, stats) = read_all(b"0123456789\r\nab\n", sizes.clone(), 10);
+            assert_eq!(
+                lines,
+                vec![(b"0123456789".to_vec(), false), (b"ab".to_vec(), false)],
+                "newline after the read of {sizes:?}"
+            );
+            assert_eq!((stats.truncated_lines, stats.discarded_bytes), (0, 0));
+        }
+    }
+
+    #[test]
+    fn a_longer_line_whose_first_max_bytes_come_in_one_read_is_marked_truncated() {
+        for sizes in [
+            vec![10, 100],
+            vec![11, 100],
+            vec![12, 100],
+            vec![10, 1, 1, 100],
+        ] {
+            let (lines, stats) = read_all(b"0123456789XYZ\nab\n", sizes.clone(), 10);
+            assert_eq!(
+                lines,
+                vec![(b"0123456789".to_vec(), true), (b"ab".to_vec(), false)],
+                "reads of {sizes:?}"
+            );
+            assert_eq!((stats.truncated_lines, stats.discarded_bytes), (1, 3));
+        }
+        let (lines, _) = read_all(b"0123456789\rX\n", vec![11, 100], 10);
+        assert_eq!(lines, vec![(b"0123456789".to_vec(), true)], "a CR inside");
     }
 
     #[test]
