@@ -104,11 +104,14 @@ impl Reporter {
             Level::Warning
         };
         let mut line = format!(
-            "read {} lines, published {}, {} parse errors, {} truncated; spool: {} records, {} bytes",
+            "read {} lines, published {}, {} parse errors, {} truncated, {} oversized, {} blank; \
+             spool: {} records, {} bytes",
             now.lines_read - before.lines_read,
             now.published - before.published,
             now.parse_errors - before.parse_errors,
             now.truncated_lines - before.truncated_lines,
+            now.oversized - before.oversized,
+            now.blank_lines - before.blank_lines,
             spool.records,
             spool.bytes,
         );
@@ -209,6 +212,31 @@ mod tests {
             path: PathBuf::from(format!("/spool/{i}.seg")),
             records: i,
         }
+    }
+
+    #[tokio::test]
+    async fn the_report_counts_what_the_period_saw_and_is_a_warning_only_on_trouble() {
+        let mut reporter = Reporter::new(Duration::from_secs(60));
+        let stats = Stats::default();
+        let spool = SpoolStats::default();
+        Stats::add(&stats.lines_read, 10);
+        Stats::add(&stats.blank_lines, 3);
+        Stats::add(&stats.oversized, 2);
+        let (level, line) = reporter.report(&stats, &spool, None);
+        assert_eq!(level, Level::Info);
+        assert!(
+            line.starts_with(
+                "read 10 lines, published 0, 0 parse errors, 0 truncated, 2 oversized, 3 blank; \
+                 spool: 0 records, 0 bytes"
+            ),
+            "{line}"
+        );
+        Stats::add(&stats.blank_lines, 1);
+        Stats::add(&stats.publish_failures, 4);
+        let (level, line) = reporter.report(&stats, &spool, None);
+        assert_eq!(level, Level::Warning);
+        assert!(line.contains("0 oversized, 1 blank"), "{line}");
+        assert!(line.ends_with("; 4 publish failures"), "{line}");
     }
 
     #[test]

@@ -107,6 +107,11 @@ fn parse_takes_a_logformat_string_and_handles_crlf_blank_and_long_lines() {
     assert_eq!(records[1]["truncated"], true);
     assert!(records[1]["parse_error"].is_string(), "{}", records[1]);
     assert_eq!(records[1]["raw"].as_str().map(str::len), Some(1024));
+    assert!(
+        stderr(&out).contains("2 lines, 1 did not match the format, 1 truncated, 2 blank skipped"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -29,10 +29,10 @@ pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
     let summary = run(config, io::stdin().lock(), io::stdout().lock())
         .map_err(|e| super::Error::failure(format_args!("parse: {e}")))?;
     let read = summary.read;
-    if summary.parse_errors > 0 || read.truncated_lines > 0 {
+    if summary.parse_errors > 0 || read.truncated_lines > 0 || read.blank_lines > 0 {
         messages::note(format_args!(
-            "{} lines, {} did not match the format, {} truncated",
-            read.lines, summary.parse_errors, read.truncated_lines
+            "{} lines, {} did not match the format, {} truncated, {} blank skipped",
+            read.lines, summary.parse_errors, read.truncated_lines, read.blank_lines
         ));
     }
     Ok(ExitCode::SUCCESS)
