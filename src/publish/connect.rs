@@ -73,7 +73,7 @@ impl RetryPolicy for RetryTransientForever {
     fn on_error(&self, state: &RetryState, error: google_cloud_pubsub::Error) -> RetryResult {
         let result = RetryableErrors.on_error(state, error);
         if let RetryResult::Continue(e) = &result {
-            self.seen.record(e.to_string());
+            self.seen.record(super::trouble::describe_transient(e));
         }
         result
     }

@@ -65,6 +65,23 @@ pub fn describe(kind: Kind, error: &PublishError, topic: &str, records: usize) -
     format!("{what}; {records} records kept, retrying")
 }
 
+/// A transient error (retried) as one readable line: the client's own text, except where
+/// its cause is a server certificate that TLS refused, which is said plainly with what to
+/// check. The client's text for that ends in a nested transport error dump.
+pub fn describe_transient(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(why) = e.to_string().strip_prefix("invalid peer certificate: ") {
+            return format!(
+                "TLS refused the server's certificate ({why}): it must be valid for the \
+                 endpoint's host name and signed by a CA in the system trust store"
+            );
+        }
+        cause = e.source();
+    }
+    error.to_string()
+}
+
 fn split_topic(topic: &str) -> (&str, &str) {
     let mut parts = topic.split('/');
     let project = parts.nth(1).unwrap_or("PROJECT");
@@ -75,6 +92,29 @@ fn split_topic(topic: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error with a cause, as the client's errors nest them.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot connect to endpoint: transport dump")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_refused_certificate_is_said_plainly() {
+        let tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        let line = describe_transient(&Outer(tls));
+        assert!(
+            line.starts_with("TLS refused the server's certificate (UnknownIssuer)"),
+            "{line}"
+        );
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            describe_transient(&Outer(refused)),
+            "cannot connect to endpoint: transport dump"
+        );
+    }
 
     #[test]
     fn topic_not_found_says_how_to_create_it() {
