@@ -638,13 +638,22 @@ impl Sink<'_> {
         }
     }
 
-    /// An integer, as the JSON number `digits`.
+    /// An integer, as the JSON number `digits`; past ±2^53, where JSON readers (BigQuery's
+    /// among them) lose digits of a number, as a JSON string of the digits, which BigQuery
+    /// reads into an INTEGER column.
     #[inline]
     fn number(&mut self, col: usize, key: &Key, digits: &[u8]) {
-        self.out.put_padded(&key.plain);
-        let start = self.out.len();
-        self.out.put(digits);
-        self.places[col] = Some(Place::Record(start, self.out.len()));
+        let start;
+        if digits.len() >= 16 && !exact_in_json(digits) {
+            self.out.put_padded(&key.open);
+            start = self.out.len();
+            self.out.put_quoted(digits);
+        } else {
+            self.out.put_padded(&key.plain);
+            start = self.out.len();
+            self.out.put(digits);
+        }
+        self.places[col] = Some(Place::Record(start, start + digits.len()));
     }
 
     /// `timestamp` and `tz_offset`, as the last line wrote them if they are the same
@@ -685,6 +694,13 @@ fn is_plain_number(text: &[u8]) -> bool {
     matches!(text, [b'0'] | [b'1'..=b'9', ..])
         && text.len() <= 18
         && text.iter().all(u8::is_ascii_digit)
+}
+
+/// Whether the decimal integer `digits` (an optional `-`, then digits) is within ±2^53, the
+/// integers a JSON number carries exactly.
+fn exact_in_json(digits: &[u8]) -> bool {
+    const MAX_EXACT: i64 = 1 << 53;
+    parse_int(digits, 10).is_some_and(|v| (-MAX_EXACT..=MAX_EXACT).contains(&v))
 }
 
 /// A decimal (radix 10) or hexadecimal (16) integer with an optional `-`; `None` when it is
@@ -837,5 +853,26 @@ mod tests {
             u64::MAX.to_string().as_bytes()
         );
         assert_eq!(decimal(&mut buf, 0, false), b"0");
+        assert!(exact_in_json(b"9007199254740992"));
+        assert!(exact_in_json(b"-9007199254740992"));
+        assert!(!exact_in_json(b"9007199254740993"));
+        assert!(!exact_in_json(b"9223372036854775807"));
+    }
+
+    #[test]
+    fn integers_past_2_to_the_53_are_json_strings() {
+        let format = LogFormat::new("%B %I %>s").unwrap();
+        let mut encoder = Encoder::new(format, "h");
+        let meta = LineMeta {
+            id: RecordId { stream: 1, seq: 0 },
+            received_at_us: 0,
+            truncated: false,
+        };
+        let mut out = Vec::new();
+        encoder.encode(b"9007199254740993 9007199254740992 200", &meta, &mut out);
+        let record: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(record["bytes_sent"], "9007199254740993");
+        assert_eq!(record["bytes_in"], 9_007_199_254_740_992_u64);
+        assert_eq!(record["status"], 200);
     }
 }
