@@ -83,15 +83,18 @@ log_target() {
     esac
 }
 
-# Run time in ns of every thread of every process whose command line mentions $1.
+# Run time in ns of every thread of the piped logger of the httpd whose pid file is $1: the
+# children of httpd's parent process that are not httpd.
 cpu_ns() {
-    local total=0 pid t
-    for pid in $(pgrep -f -- "$1" || true); do
+    local total=0 parent pid comm t ns
+    parent=$(cat "$1")
+    while read -r pid comm; do
+        [[ $comm == apache2 ]] && continue
         for t in /proc/"$pid"/task/*/schedstat; do
             read -r ns _ <"$t" 2>/dev/null || continue
             total=$((total + ns))
         done
-    done
+    done < <(ps -o pid=,comm= --ppid "$parent")
     echo "$total"
 }
 
@@ -129,12 +132,10 @@ EOF
     done
     local url=http://127.0.0.1:$p/index.html
     ab -q -k -c 16 -n 2000 "$url" >/dev/null
-    local marker=$dir/
-    [[ $case == cat ]] && marker="cat >> $dir/"
     local before after
-    before=$(cpu_ns "$marker")
+    before=$(cpu_ns "$dir/run/httpd.pid")
     ab -k -c 16 -n "$REQUESTS" "$url" >"$dir/ab.txt" 2>/dev/null
-    after=$(cpu_ns "$marker")
+    after=$(cpu_ns "$dir/run/httpd.pid")
     apache2 -f "$httpd_conf" -k stop
     for _ in $(seq 400); do
         [[ -z $(pgrep -f -- "$dir/" || true) ]] && break
