@@ -9,6 +9,8 @@
 //! - `clock`: the wall clock in microseconds, read in one place.
 //! - `config`: one table of settings; defaults, TOML file and flags -> one validated,
 //!   immutable [`config::Config`] by area, rebuilt whole by [`config::Config::reload`].
+//! - `destination`: where and how records are sent (topic, attributes, ordering key), as
+//!   recorded in each spool segment.
 //! - `reader`: cuts stdin into lines (CRLF, blank lines, over-long lines) in big reads.
 //! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
 //! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that runs it.
@@ -31,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod destination;
 pub mod logformat;
 pub mod messages;
 pub mod publish;

@@ -7,6 +7,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
+use accesslog_pubsub::record::RecordId;
 use accesslog_pubsub::spool::{self, AckCheck, SpoolEvent};
 use proptest::prelude::*;
 use spool_support::*;
@@ -68,11 +69,13 @@ async fn restart_resends_from_the_ack_cursor_with_the_same_ids() {
             batches.push(r.next_batch(100, 1 << 20).await.unwrap().unwrap());
         }
         let stream = batches[0].stream.stream;
-        let ids: Vec<String> = (0..300).map(|s| format!("{stream:016x}-{s}")).collect();
+        let ids: Vec<String> = (0..300)
+            .map(|seq| RecordId { stream, seq }.to_string())
+            .collect();
         // Acked out of order: 0, 2, 1, 4 but not 3, so the cursor stops at 300.
         let mut tickets: Vec<_> = batches.into_iter().map(|b| Some(b.ticket)).collect();
         for i in [0, 2, 1, 4] {
-            r.ack(tickets[i].take().unwrap()).unwrap();
+            r.ack(tickets[i].take().unwrap());
         }
         drop((w, r)); // crash
         (stream, ids)

@@ -339,7 +339,7 @@ fn age_seconds(then_us: i64, now_us: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spool::{FileCheck, SegmentStatus};
+    use crate::spool::{FileCheck, Route, SegmentInfo, SegmentStatus, StreamKind};
     use std::path::PathBuf;
 
     #[test]
@@ -363,7 +363,14 @@ mod tests {
             segments: vec![SegmentStatus {
                 path: PathBuf::from("/s/a.seg"),
                 in_use: true,
-                stream: 1,
+                info: SegmentInfo {
+                    stream: 1,
+                    created_us: 0,
+                    kind: StreamKind::AccessLog,
+                    format: String::new(),
+                    host: String::new(),
+                    route: Route::Unrecorded,
+                },
                 header_ok: true,
                 records: 42,
                 bytes: 4096,

@@ -26,7 +26,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::logformat::LogFormat;
-use crate::spool::{SpoolOptions, StreamContext};
+use crate::destination::Destination;
+use crate::spool::{SpoolOptions, StreamContext, StreamKind};
 pub use settings::{Dur, FsyncSetting, FullPolicySetting, KeyValue, Settings, Size};
 pub use validate::MAX_ATTRIBUTE_VALUE_BYTES;
 
@@ -133,11 +134,13 @@ pub fn load(sources: Sources) -> Result<Config, ConfigError> {
 
 impl Config {
     /// What the spool records about the lines read under this configuration: how to parse
-    /// them later.
+    /// them later, and where to send them.
     pub fn stream_context(&self) -> StreamContext {
         StreamContext {
+            kind: StreamKind::AccessLog,
             format: self.input.format.source().to_string(),
             host: self.input.host.clone(),
+            destination: Destination::from_config(self),
         }
     }
 

@@ -159,7 +159,7 @@ pub async fn run(
                 if sent.failed.is_empty() {
                     in_flight_records -= entry.batch.records.len();
                     if let Some(done) = in_flight.remove(&sent.key) {
-                        spool.ack(done.batch.ticket)?;
+                        spool.ack(done.batch.ticket);
                     }
                     continue;
                 }

@@ -32,6 +32,26 @@ pub struct RecordId {
     pub seq: u64,
 }
 
+impl RecordId {
+    /// The id text before the seq: the stream in 16 lowercase hex digits, then `-`.
+    pub fn prefix(stream: u64) -> [u8; 17] {
+        let mut text = [b'-'; 17];
+        for (i, d) in text[..16].iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(stream >> (60 - 4 * i) & 0xf) as usize];
+        }
+        text
+    }
+}
+
+/// The id as published: `<stream:016x>-<seq>`, e.g. `3b1f6a2c9d0e4f71-0`.
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefix = Self::prefix(self.stream);
+        f.write_str(std::str::from_utf8(&prefix).map_err(|_| std::fmt::Error)?)?;
+        write!(f, "{}", self.seq)
+    }
+}
+
 /// What the reader knows about a line besides its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct LineMeta {
@@ -377,9 +397,7 @@ impl Encoder {
             Some((stream, prefix)) if stream == meta.id.stream => prefix,
             _ => {
                 let mut prefix = *b"{\"id\":\"0000000000000000-";
-                for (i, d) in prefix[7..23].iter_mut().enumerate() {
-                    *d = b"0123456789abcdef"[(meta.id.stream >> (60 - 4 * i) & 0xf) as usize];
-                }
+                prefix[7..].copy_from_slice(&RecordId::prefix(meta.id.stream));
                 self.stream = Some((meta.id.stream, prefix));
                 prefix
             }

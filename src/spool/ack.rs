@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 /// Bytes of an `.ack` sidecar.
 const ACK_LEN: usize = 20;
@@ -51,6 +52,23 @@ pub(crate) enum Sidecar {
     Damaged,
 }
 
+impl Sidecar {
+    /// The cursor to resume a segment from whose records start at `data_start` and whose
+    /// file is `len` bytes long: the sidecar's, if it is valid and points into the records;
+    /// `Err` with the start when it is damaged (the segment is then sent from the start).
+    pub(crate) fn resume_at(self, data_start: u64, len: u64) -> Result<AckCursor, AckCursor> {
+        let start = AckCursor {
+            offset: data_start,
+            next_seq: 0,
+        };
+        match self {
+            Sidecar::Valid(c) if (data_start..=len).contains(&c.offset) => Ok(c),
+            Sidecar::Missing => Ok(start),
+            Sidecar::Valid(_) | Sidecar::Damaged => Err(start),
+        }
+    }
+}
+
 /// Reads the sidecar at `path`.
 pub(crate) fn read_sidecar(path: &Path) -> io::Result<Sidecar> {
     match std::fs::read(path) {
@@ -62,34 +80,59 @@ pub(crate) fn read_sidecar(path: &Path) -> io::Result<Sidecar> {
 
 /// The `.ack` sidecar of a segment this process holds, opened on first write and
 /// overwritten in place (one `pwrite` of 20 bytes, never fsynced: losing it only re-sends).
+/// Written and removed outside the spool's state lock; its own lock only orders a write
+/// and the removal (a write after the removal does nothing).
 #[derive(Debug)]
 pub(crate) struct AckFile {
     path: PathBuf,
-    file: Option<File>,
+    file: Mutex<Handle>,
+}
+
+#[derive(Debug)]
+enum Handle {
+    Unopened,
+    Open(File),
+    Removed,
 }
 
 impl AckFile {
     pub(crate) fn new(path: PathBuf) -> AckFile {
-        AckFile { path, file: None }
+        AckFile {
+            path,
+            file: Mutex::new(Handle::Unopened),
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub(crate) fn write(&mut self, cursor: AckCursor) -> io::Result<()> {
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(
+    pub(crate) fn write(&self, cursor: AckCursor) -> io::Result<()> {
+        let mut handle = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Handle::Unopened = *handle {
+            *handle = Handle::Open(
                 OpenOptions::new()
                     .write(true)
                     .create(true)
                     .truncate(false)
                     .mode(0o640)
                     .open(&self.path)?,
-            ),
-        };
-        file.write_all_at(&cursor.encode(), 0)
+            );
+        }
+        match &*handle {
+            Handle::Open(file) => file.write_all_at(&cursor.encode(), 0),
+            Handle::Unopened | Handle::Removed => Ok(()),
+        }
+    }
+
+    /// Removes the file (if it exists); later writes do nothing.
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        let mut handle = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        *handle = Handle::Removed;
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -215,12 +258,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.ack");
         assert_eq!(read_sidecar(&path).unwrap(), Sidecar::Missing);
-        let mut f = AckFile::new(path.clone());
+        let f = AckFile::new(path.clone());
         f.write(at(1234)).unwrap();
         assert_eq!(read_sidecar(&path).unwrap(), Sidecar::Valid(at(1234)));
+        assert_eq!(Sidecar::Valid(at(1234)).resume_at(100, 2000), Ok(at(1234)));
+        assert!(Sidecar::Valid(at(1234)).resume_at(100, 1000).is_err());
+        assert!(Sidecar::Damaged.resume_at(100, 2000).is_err());
         std::fs::write(&path, b"garbage garbage garb").unwrap();
         assert_eq!(read_sidecar(&path).unwrap(), Sidecar::Damaged);
         std::fs::write(&path, b"").unwrap();
         assert_eq!(read_sidecar(&path).unwrap(), Sidecar::Damaged);
+        f.remove().unwrap();
+        f.write(at(1)).unwrap();
+        assert_eq!(
+            read_sidecar(&path).unwrap(),
+            Sidecar::Missing,
+            "no write after removal"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::segment::SegmentHeader;
+use super::{Route, SegmentInfo, StreamKind};
 
 const SEG_EXT: &str = ".seg";
 const ACK_EXT: &str = ".ack";
@@ -135,13 +135,25 @@ pub(crate) enum Claim {
     Gone,
 }
 
+/// Opens the segment at `path` for reading and writing; `None` if it is gone.
+pub(crate) fn open_segment(path: &Path) -> io::Result<Option<File>> {
+    match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Tries to lock the segment at `path` without waiting.
 pub(crate) fn try_claim(path: &Path) -> io::Result<Claim> {
-    let file = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Gone),
-        Err(e) => return Err(e),
-    };
+    match open_segment(path)? {
+        Some(file) => claim(file, path),
+        None => Ok(Claim::Gone),
+    }
+}
+
+/// Tries to lock `file`, opened from `path`, without waiting.
+pub(crate) fn claim(file: File, path: &Path) -> io::Result<Claim> {
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => return Ok(Claim::InUse(file.metadata()?.len())),
@@ -167,13 +179,6 @@ pub(crate) fn in_use(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Removes a segment and its ack sidecar (segment first, so a sidecar never outlives
-/// knowledge of what it belongs to for long; a leftover sidecar is removed by [`clean`]).
-pub(crate) fn remove_segment(dir: &Path, stem: &Stem) -> io::Result<()> {
-    remove_if_exists(&stem.seg(dir))?;
-    remove_if_exists(&stem.ack(dir))
-}
-
 /// Renames `path` to `path.damaged`, returning the new path.
 pub(crate) fn set_aside(path: &Path) -> io::Result<PathBuf> {
     let mut to = path.as_os_str().to_owned();
@@ -187,7 +192,7 @@ pub(crate) fn set_aside(path: &Path) -> io::Result<PathBuf> {
 /// crashed. Other processes' files in use are never touched.
 pub(crate) fn clean(dir: &Path, item: &Listed) -> io::Result<()> {
     match item {
-        Listed::Ack(stem) if !stem.seg(dir).try_exists()? => remove_if_exists(&stem.ack(dir)),
+        Listed::Ack(stem) if !stem.seg(dir).try_exists()? => remove_file(&stem.ack(dir)),
         Listed::Tmp(stem) => {
             let path = stem.tmp(dir);
             // Only old files are even locked, so a creation in progress is never disturbed.
@@ -198,7 +203,7 @@ pub(crate) fn clean(dir: &Path, item: &Listed) -> io::Result<()> {
             if age.is_some_and(|a| a > STALE_TMP_AGE)
                 && let Claim::Claimed(_) = try_claim(&path)?
             {
-                remove_if_exists(&path)?;
+                remove_file(&path)?;
             }
             Ok(())
         }
@@ -211,18 +216,21 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The segment header of an adopted file, or one made up from its name when the header
-/// is damaged (`format` and `host` then unknown: empty).
-pub(crate) fn header_from_name(stem: &Stem) -> SegmentHeader {
-    SegmentHeader {
+/// What can be said of a segment from its name alone, when its header does not say more:
+/// `format` and `host` unknown (empty).
+pub(crate) fn info_from_name(stem: &Stem, route: Route) -> SegmentInfo {
+    SegmentInfo {
         stream: stem.stream(),
         created_us: stem.created_us(),
+        kind: StreamKind::AccessLog,
         format: String::new(),
         host: String::new(),
+        route,
     }
 }
 
-fn remove_if_exists(path: &Path) -> io::Result<()> {
+/// Removes `path`; one that is already gone is fine.
+pub(crate) fn remove_file(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),

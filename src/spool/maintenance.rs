@@ -1,6 +1,7 @@
 //! The background thread of an open spool: fdatasyncs dirty segments (`FsyncPolicy::Interval`),
-//! rescans the directory for orphans and other processes' sizes, retires finished segments.
-//! It stops when the writer and the reader are both gone.
+//! rescans the directory for orphans and other processes' sizes, retires finished segments
+//! and removes the files of retired ones (at once when the writer wakes it: the full policy
+//! dropped a segment). It stops when the writer and the reader are both gone.
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -17,8 +18,8 @@ use super::stats::SpoolEvent;
 /// How often the directory is rescanned for orphans.
 pub(crate) const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Starts the thread; `stop` disconnects when the shared state is dropped.
-pub(crate) fn spawn(shared: &Arc<Shared>, stop: mpsc::Receiver<()>) -> io::Result<()> {
+/// Starts the thread; `wake` disconnects when the shared state is dropped.
+pub(crate) fn spawn(shared: &Arc<Shared>, wake: mpsc::Receiver<()>) -> io::Result<()> {
     let sync_every = match shared.opts.fsync {
         FsyncPolicy::Interval(d) => Some(d),
         FsyncPolicy::Always | FsyncPolicy::Never => None,
@@ -27,28 +28,41 @@ pub(crate) fn spawn(shared: &Arc<Shared>, stop: mpsc::Receiver<()>) -> io::Resul
     let weak = Arc::downgrade(shared);
     thread::Builder::new()
         .name("spool-maintenance".into())
-        .spawn(move || run(&weak, &stop, tick, sync_every))
+        .spawn(move || run(&weak, &wake, tick, sync_every))
         .map(drop)
 }
 
-fn run(weak: &Weak<Shared>, stop: &mpsc::Receiver<()>, tick: Duration, sync: Option<Duration>) {
+fn run(weak: &Weak<Shared>, wake: &mpsc::Receiver<()>, tick: Duration, sync: Option<Duration>) {
     let mut last_sync = Instant::now();
     let mut last_scan = Instant::now();
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(tick) {
+    let mut last_tick = Instant::now();
+    loop {
+        let woken = match wake.recv_timeout(tick.saturating_sub(last_tick.elapsed())) {
+            Ok(()) => true,
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let Some(shared) = weak.upgrade() else { return };
+        shared.remove_retired();
+        if woken && last_tick.elapsed() < tick {
+            continue;
+        }
+        last_tick = Instant::now();
         if sync.is_some_and(|d| last_sync.elapsed() >= d) {
             last_sync = Instant::now();
             sync_dirty(&shared);
         }
         if last_scan.elapsed() >= RESCAN_INTERVAL {
             last_scan = Instant::now();
-            if let Err(e) = scan::rescan(&shared) {
+            let adopting = !shared.lock().writer_closed;
+            if let Err(e) = scan::rescan(&shared, adopting) {
                 shared.lock().tally.event(SpoolEvent::Error {
                     what: format!("cannot scan {}: {e}", shared.dir.display()),
                 });
             }
         }
         shared.lock().retire_finished(&shared);
+        shared.remove_retired();
     }
 }
 

@@ -28,21 +28,32 @@
 //!
 //! All integers little-endian. A segment is a header followed by record frames.
 //!
-//! Header (`40 + F + H + 4` bytes):
+//! Header, version 2 (`48 + F + H + D + 4` bytes):
 //!
-//! | offset | size | field |
-//! |-------:|-----:|-------|
-//! | 0      | 8    | magic `ALPSPOOL` |
-//! | 8      | 2    | format version, `1` |
-//! | 10     | 2    | reserved, 0 |
-//! | 12     | 4    | header length in bytes (`40 + F + H + 4`): where records start |
-//! | 16     | 8    | stream id (u64) |
-//! | 24     | 8    | creation time, µs since the epoch (i64) |
-//! | 32     | 4    | F: byte length of the LogFormat string |
-//! | 36     | 4    | H: byte length of the host name |
-//! | 40     | F    | the LogFormat string (UTF-8) |
-//! | 40+F   | H    | the host name (UTF-8) |
-//! | 40+F+H | 4    | CRC32C of all header bytes before it |
+//! | offset     | size | field |
+//! |-----------:|-----:|-------|
+//! | 0          | 8    | magic `ALPSPOOL` |
+//! | 8          | 2    | header version, `2` |
+//! | 10         | 2    | kind of stream ([`StreamKind`]): `0` access log lines |
+//! | 12         | 4    | header length in bytes (`48 + F + H + D + 4`): where records start |
+//! | 16         | 8    | stream id (u64) |
+//! | 24         | 8    | creation time, µs since the epoch (i64) |
+//! | 32         | 4    | flags: bit 0 *unconfigured* (the lines were read while the configuration was unusable; then D is 0); other bits 0 |
+//! | 36         | 4    | F: byte length of the LogFormat string |
+//! | 40         | 4    | H: byte length of the host name |
+//! | 44         | 4    | D: byte length of the destination |
+//! | 48         | F    | the LogFormat string (UTF-8) |
+//! | 48+F       | H    | the host name (UTF-8) |
+//! | 48+F+H     | D    | the destination: the canonical JSON object of [`Destination`] (project, topic, static attributes, attribute fields, ordering key field; see `crate::destination`) |
+//! | 48+F+H+D   | 4    | CRC32C of all header bytes before it |
+//!
+//! Every version keeps the magic, the version at 8 and the header length at 12, and ends
+//! its header with the CRC32C of the bytes before it. Version 1 (written before the
+//! destination was recorded) is still read: `40 + F + H + 4` bytes, with 0 at 10 and the
+//! lengths F, H at 32 and 36 and the two strings from 40; its segments have no recorded
+//! destination ([`Route::Unrecorded`]). A header whose CRC is right but whose version,
+//! kind, flags or destination this program does not know was written by a newer version:
+//! [`Route::Unsupported`], left alone by everyone.
 //!
 //! Record frame (`32 + L` bytes), one per line:
 //!
@@ -56,7 +67,7 @@
 //! | 28     | 4    | CRC32C of bytes 0-27 of this frame |
 //! | 32     | L    | the line, as read, without its newline |
 //!
-//! A record's id downstream is `<stream:016x>-<seq>` ([`SegmentInfo::record_id`]), the
+//! A record's id downstream is `<stream:016x>-<seq>` (`crate::record::RecordId`), the
 //! same every time it is sent.
 //!
 //! A *fragment* is the start of a line whose newline has not been read yet (a read from
@@ -66,9 +77,12 @@
 //! On rotation it is first written into the new segment, then cut off the old one. So a
 //! segment's only fragment is its last frame, and only in a segment whose process died
 //! mid-line: the process that adopts it delivers it like any record, marked truncated
-//! (the rest of the line arrives from whoever read it, as a parse error with its `raw`). The header holds the parse context of the segment's lines
-//! (format, host): a configuration reload starts a new segment ([`SpoolWriter::rotate`]).
-//! Segments also rotate when they reach `segment_bytes`.
+//! (the rest of the line arrives from whoever read it, as a parse error with its `raw`).
+//!
+//! The header holds what the segment's lines are and where they go ([`StreamContext`]:
+//! kind, format, host, destination), so they are parsed and sent as they were meant to be
+//! when they were read, whoever sends them and whatever the configuration says by then.
+//! Segments rotate when they reach `segment_bytes`.
 //!
 //! # Acknowledgements
 //!
@@ -81,18 +95,45 @@
 //! on is sent again: duplicates are possible downstream, losses are not. Sidecars are
 //! never fsynced: losing one only causes duplicates.
 //!
-//! # Locking and several processes
+//! # Locking, several processes, adoption
 //!
 //! A segment belongs to whoever holds its advisory `flock` (exclusive, taken with
 //! `File::try_lock`; released by the kernel when the process dies). A process holds the
 //! lock of its own segments while it lives and of the orphans it adopts. At `open()` and
-//! every 2 seconds after, the directory is scanned: a segment whose lock can be taken is an
-//! orphan (its process is gone) and is adopted: it is sealed, read from its ack offset and
-//! deleted once acknowledged. After taking a lock the path is checked to still name the
-//! locked inode (its owner may have deleted it in between). So an old and a new logger
-//! (Apache restarts) share the directory without touching each other's data, and
-//! whatever a dead one left is sent by the next one. Sidecars without segment and stale
-//! `.tmp` files (unlocked, older than a minute) are removed by the scan.
+//! every 2 seconds after, the directory is scanned. Each segment no process of this
+//! directory is known to hold has its header read (no lock needed: a header never changes
+//! once the file has its name), and the spool's [`Adopt`] decides whether it is for this
+//! process; a segment that is and whose lock can be taken is an orphan (its process is
+//! gone) and is adopted: it is sealed, read from its ack offset and deleted once
+//! acknowledged. After taking a lock the path is checked to still name the locked inode
+//! (its owner may have deleted it in between). So an old and a new logger (Apache
+//! restarts) share the directory without touching each other's data, and whatever a dead
+//! one left is sent by the next one for the same destination. Sidecars without segment and
+//! stale `.tmp` files (unlocked, older than a minute) are removed by the scan.
+//!
+//! What a logger adopts ([`Adopt::own`]): segments of its own kind and destination (equal
+//! in every field), and segments without a recorded destination (version 1, a damaged
+//! header, unconfigured), which go to its destination as version 1 sent them. Orphans of
+//! another destination are left where they are, counted in the size limit, and reported
+//! once ([`SpoolEvent::LeftForOthers`], at most every 10 minutes) with what to do:
+//! `spool replay` sends each segment to its recorded destination. A logger without a
+//! usable configuration adopts nothing.
+//!
+//! [`open_to_send`] opens the directory for reading and sending only (`spool replay`): no
+//! segment, directory, thread or clean-up; the orphans its [`Adopt`] takes (usually
+//! [`Adopt::every`] destination) are taken once, at open, and their files are the only ones
+//! it touches (ack sidecars, and the files once sent).
+//!
+//! # What waits on what
+//!
+//! The writer runs on the stdin thread and never waits for the reader's or the background
+//! thread's I/O: the state the three share is behind one lock that guards memory only and
+//! is held for a few field updates at a time. Acknowledgement sidecars are written by the
+//! reader outside it; segments that are finished, dropped by the full policy or set aside
+//! leave the state at once (their bytes stop counting) and their files are removed outside
+//! it, by the reader or by the background thread (which the writer wakes when it drops a
+//! segment). The writer's own I/O is its appends, the fdatasync of `FsyncPolicy::Always`,
+//! and creating its next segment.
 //!
 //! The size limit (`max_bytes`) counts the segment files this process holds plus the other
 //! processes' segment files as measured at the last scan (so it is approximate during an
@@ -101,8 +142,9 @@
 //! and counts their records not yet handed out as dropped (those handed out and still in
 //! flight are counted when the publisher gives up on them, [`SpoolReader::abandon`]);
 //! `DropNewest` takes the lines that still fit, then refuses every line until the spool
-//! is back under 90% of the limit, so what it keeps is the oldest lines without gaps. Space is freed by whole segments, so `segment_bytes` is
-//! clamped to at most a quarter of `max_bytes`. Neither policy ever blocks the writer.
+//! is back under 90% of the limit, so what it keeps is the oldest lines without gaps.
+//! Space is freed by whole segments, so `segment_bytes` is clamped to at most a quarter of
+//! `max_bytes`. Neither policy ever blocks the writer.
 //!
 //! # Recovery
 //!
@@ -115,7 +157,8 @@
 //!   (a crash in the middle of a write): cut off, reported ([`SpoolEvent::TornTail`]);
 //! - invalid bytes followed by valid records, or a damaged header, make the segment
 //!   damaged: every valid record in it is still delivered (with a damaged header, under the
-//!   stream id from the file name, with empty format and host), then, once all of it is
+//!   stream id from the file name, with empty format and host, parsed with the configured
+//!   format and sent to the configured destination), then, once all of it is
 //!   acknowledged, the file is renamed aside as `.seg.damaged` instead of deleted
 //!   ([`SpoolEvent::SetAside`], [`SpoolStats::damaged_files`]); a zero-length file or a
 //!   file of garbage has no valid record and is set aside at once;
@@ -125,10 +168,10 @@
 //! # What each fsync policy survives
 //!
 //! Any policy: a crash of the process (`kill -9`, OOM, panic) loses nothing that
-//! [`SpoolWriter::append_read`] returned for, unfinished line included: the data is in the
-//! page cache, which the kernel writes out by itself. The stdin reader appends right after
-//! every `read()`, so a crash can only catch the bytes of the one read being framed and
-//! written (at most 256 KiB, for well under a millisecond).
+//! [`SpoolWriter::append_read`] wrote ([`AppendError::written`]), unfinished line included:
+//! the data is in the page cache, which the kernel writes out by itself. The stdin reader
+//! appends right after every `read()`, so a crash can only catch the bytes of the one read
+//! being framed and written (at most 256 KiB, for well under a millisecond).
 //!
 //! A crash of the machine (power loss, kernel panic):
 //!
@@ -163,16 +206,19 @@ mod stats;
 mod status;
 mod writer;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
+
+use crate::destination::Destination;
 
 pub use error::SpoolError;
 pub use reader::{AckTicket, Batch, SpoolReader};
 pub use segment::SpooledRecord;
 pub use stats::{SpoolEvent, SpoolStats};
 pub use status::{AckCheck, FileCheck, SegmentStatus, SpoolStatus, VerifyReport, status, verify};
-pub use writer::{LineIn, SpoolWriter};
+pub use writer::{AppendError, LineIn, SpoolWriter};
 
 /// Smallest segment size used, whatever the options say.
 const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
@@ -239,13 +285,71 @@ impl Default for FsyncPolicy {
     }
 }
 
-/// The parse context of the lines about to be appended, stored in each segment's header.
+/// What kind of lines a segment holds (a header field): decides how they are parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// Apache access log lines, parsed with the segment's LogFormat.
+    #[default]
+    AccessLog,
+}
+
+impl StreamKind {
+    /// The kind's number in the header.
+    pub(crate) fn code(self) -> u16 {
+        match self {
+            StreamKind::AccessLog => 0,
+        }
+    }
+
+    pub(crate) fn from_code(code: u16) -> Option<StreamKind> {
+        match code {
+            0 => Some(StreamKind::AccessLog),
+            _ => None,
+        }
+    }
+}
+
+/// What the lines about to be appended are and where they go, stored in each segment's
+/// header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamContext {
+    pub kind: StreamKind,
     /// The LogFormat string.
     pub format: String,
     /// The host name the records are attributed to.
     pub host: String,
+    /// Where the records go; `None` when the configuration was unusable as they were read
+    /// (the segment is then recorded as unconfigured).
+    pub destination: Option<Destination>,
+}
+
+/// Where a segment's records go, as its header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Recorded: sent there, by whoever sends them.
+    To(Arc<Destination>),
+    /// Not recorded (a version 1 segment, or a damaged header): sent where the process that
+    /// takes the segment over sends its own lines, as version 1 did.
+    Unrecorded,
+    /// Read while the configuration was unusable: taken over by the next logger with a
+    /// usable one, sent to its destination and parsed with its format.
+    Unconfigured,
+    /// A header this version cannot act on (a newer version wrote it), and why: never taken
+    /// over, left for a version that can.
+    Unsupported(String),
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::To(d) => d.fmt(f),
+            Route::Unrecorded => f.write_str("not recorded (older version or damaged header)"),
+            Route::Unconfigured => {
+                f.write_str("unconfigured (read without a usable configuration)")
+            }
+            Route::Unsupported(why) => write!(f, "unknown to this version: {why}"),
+        }
+    }
 }
 
 /// What a segment's header says about its records.
@@ -254,22 +358,72 @@ pub struct SegmentInfo {
     pub stream: u64,
     /// When the segment was created, µs since the epoch.
     pub created_us: i64,
+    pub kind: StreamKind,
     /// Empty if the header was damaged.
     pub format: String,
     /// Empty if the header was damaged.
     pub host: String,
+    pub route: Route,
 }
 
-impl SegmentInfo {
-    /// The id of record `seq` of this segment: `<stream:016x>-<seq>`.
-    pub fn record_id(&self, seq: u64) -> String {
-        format!("{:016x}-{}", self.stream, seq)
+/// Which segments left by processes that are gone (orphans) an open spool takes over, by
+/// what their headers say. Segments of another kind, and unsupported ones, never.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adopt {
+    kind: StreamKind,
+    recorded: Recorded,
+    /// Also segments without a recorded destination (unrecorded and unconfigured ones).
+    unrecorded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Recorded {
+    Only(Destination),
+    Any,
+    No,
+}
+
+impl Adopt {
+    /// What a logger appending `ctx` takes over: the segments of its own destination, and
+    /// those without a recorded one. A logger without a usable configuration takes none.
+    pub fn own(ctx: &StreamContext) -> Adopt {
+        Adopt {
+            kind: ctx.kind,
+            recorded: ctx.destination.clone().map_or(Recorded::No, Recorded::Only),
+            unrecorded: ctx.destination.is_some(),
+        }
+    }
+
+    /// Every segment of `kind` with a recorded destination, and with `unrecorded` also
+    /// those without one (a replay that has a destination to send those to).
+    pub fn every(kind: StreamKind, unrecorded: bool) -> Adopt {
+        Adopt {
+            kind,
+            recorded: Recorded::Any,
+            unrecorded,
+        }
+    }
+
+    /// Whether a segment with this header is taken over.
+    pub fn takes(&self, info: &SegmentInfo) -> bool {
+        if info.kind != self.kind {
+            return false;
+        }
+        match &info.route {
+            Route::To(d) => match &self.recorded {
+                Recorded::Only(own) => **d == *own,
+                Recorded::Any => true,
+                Recorded::No => false,
+            },
+            Route::Unrecorded | Route::Unconfigured => self.unrecorded,
+            Route::Unsupported(_) => false,
+        }
     }
 }
 
-/// Opens the spool in `opts.dir` (creating it if needed), adopts the segments left by
-/// processes that are gone, starts a new segment for this process with `ctx` and the
-/// background thread (fsync, rescans).
+/// Opens the spool in `opts.dir` (creating it if needed) for a logger appending `ctx`:
+/// adopts the orphans [`Adopt::own`] takes, starts a new segment for this process and the
+/// background thread (fsync, rescans, removals).
 pub fn open(
     mut opts: SpoolOptions,
     ctx: StreamContext,
@@ -280,11 +434,27 @@ pub fn open(
     let dir = opts.dir.clone();
     std::fs::create_dir_all(&dir)
         .map_err(|e| SpoolError::io(&dir, "cannot create directory", e))?;
-    let (stop, stopped) = mpsc::channel();
-    let shared = Arc::new(state::Shared::new(opts, stop));
-    scan::rescan(&shared).map_err(|e| SpoolError::io(&dir, "cannot read directory", e))?;
+    let (wake, woken) = mpsc::channel();
+    let shared = Arc::new(state::Shared::new(opts, Adopt::own(&ctx), Some(wake)));
+    scan::rescan(&shared, true).map_err(|e| SpoolError::io(&dir, "cannot read directory", e))?;
     let writer = SpoolWriter::start(Arc::clone(&shared), ctx)?;
-    maintenance::spawn(&shared, stopped)
+    maintenance::spawn(&shared, woken)
         .map_err(|e| SpoolError::io(&dir, "cannot start the spool thread", e))?;
     Ok((writer, SpoolReader::new(shared)))
+}
+
+/// Opens the spool in `opts.dir` for reading and sending only (`spool replay`): takes over
+/// the orphans `adopt` takes, once, and hands out their records. It creates nothing (no
+/// segment, no directory, no thread), cleans nothing up, and touches no file but those it
+/// sends: their ack sidecars, and the files themselves once sent (deleted, or set aside if
+/// damaged). A directory that does not exist holds nothing to send.
+pub fn open_to_send(opts: SpoolOptions, adopt: Adopt) -> Result<SpoolReader, SpoolError> {
+    let dir = opts.dir.clone();
+    let shared = Arc::new(state::Shared::new(opts, adopt, None));
+    shared.lock().writer_closed = true;
+    if dir.exists() {
+        scan::rescan(&shared, true)
+            .map_err(|e| SpoolError::io(&dir, "cannot read directory", e))?;
+    }
+    Ok(SpoolReader::new(shared))
 }

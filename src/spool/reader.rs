@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::SegmentInfo;
 use super::SpoolError;
-use super::ack::AckCursor;
-use super::segment::{self, Limits, Run, SpooledRecord};
+use super::ack::{AckCursor, AckFile};
+use super::segment::{self, Limits, Run, SpooledRecord, is_torn_tail};
 use super::state::{Pick, Segment, Shared};
 use super::stats::{SpoolEvent, SpoolStats};
 
@@ -30,11 +30,6 @@ impl Batch {
     /// The bytes of line `i`.
     pub fn line(&self, i: usize) -> &[u8] {
         &self.data[self.records[i].range.clone()]
-    }
-
-    /// The id of record `i` as published: `<stream:016x>-<seq>`.
-    pub fn record_id(&self, i: usize) -> String {
-        self.stream.record_id(self.records[i].seq)
     }
 
     pub fn len(&self) -> usize {
@@ -101,24 +96,29 @@ impl SpoolReader {
     }
 
     /// Pub/Sub acknowledged every record of the batch. Records before the oldest batch
-    /// not yet acknowledged are never sent again, even after a restart.
-    pub fn ack(&mut self, ticket: AckTicket) -> Result<(), SpoolError> {
-        let mut st = self.shared.lock();
-        let Some(e) = st.entry_mut(ticket.segment) else {
-            // Deleted by the full policy meanwhile.
-            return Ok(());
+    /// not yet acknowledged are never sent again, even after a restart (unless the ack
+    /// file cannot be written: that is reported as an event, and means duplicates later).
+    pub fn ack(&mut self, ticket: AckTicket) {
+        let save = {
+            let mut st = self.shared.lock();
+            let Some(e) = st.entry_mut(ticket.segment) else {
+                // Dropped by the full policy meanwhile.
+                return;
+            };
+            if !e.progress.ack(ticket.batch) {
+                return;
+            }
+            if e.finished() {
+                st.retire_finished(&self.shared);
+                None
+            } else {
+                Some((Arc::clone(&e.ack_file), e.progress.acked()))
+            }
         };
-        if !e.progress.ack(ticket.batch) {
-            return Ok(());
+        if let Some((file, cursor)) = save {
+            self.save_ack(&file, cursor);
         }
-        if e.finished() {
-            st.retire_finished(&self.shared);
-            return Ok(());
-        }
-        let cursor = e.progress.acked();
-        e.ack_file
-            .write(cursor)
-            .map_err(|err| SpoolError::io(e.ack_file.path(), "cannot write ack file", err))
+        self.shared.remove_retired();
     }
 
     /// Gives up on a batch that will never be acknowledged (the process is stopping). Its
@@ -135,7 +135,7 @@ impl SpoolReader {
     }
 
     pub fn stats(&self) -> SpoolStats {
-        self.shared.lock().stats(&self.shared)
+        self.shared.stats()
     }
 
     /// Events since the last call (damage found, files set aside or adopted, segments
@@ -150,6 +150,7 @@ impl SpoolReader {
             st.retire_finished(&self.shared);
             st.pick()
         };
+        self.shared.remove_retired();
         let (seg, pos, end) = match pick {
             Pick::Read { seg, pos, end } => (seg, pos, end),
             Pick::Wait => return Step::Wait,
@@ -193,51 +194,62 @@ impl SpoolReader {
 
     /// Passes over unreadable bytes `pos..next` (damage, a torn tail, or a read error).
     fn skip(&mut self, seg: &Arc<Segment>, pos: u64, next: u64, error: Option<String>) -> Step {
-        let mut st = self.shared.lock();
-        let Some(e) = st.entry_mut(seg.id).filter(|e| e.read_pos == pos) else {
-            return Step::Again;
+        let save = {
+            let mut st = self.shared.lock();
+            let Some(e) = st.entry_mut(seg.id).filter(|e| e.read_pos == pos) else {
+                return Step::Again;
+            };
+            let path = seg.path.clone();
+            let bytes = next - pos;
+            let torn =
+                error.is_none() && seg.sealed() && is_torn_tail(!e.damaged, next, seg.written());
+            let event = match error {
+                Some(error) => SpoolEvent::ReadError { path, error },
+                None if torn => SpoolEvent::TornTail {
+                    path,
+                    offset: pos,
+                    bytes,
+                },
+                None => SpoolEvent::Skipped {
+                    path,
+                    offset: pos,
+                    bytes,
+                },
+            };
+            e.damaged |= !torn;
+            e.read_pos = next;
+            let before = e.progress.acked();
+            let cursor = AckCursor {
+                offset: next,
+                next_seq: e.next_seq,
+            };
+            e.progress.hand_out(cursor, None, true);
+            let save = (e.progress.acked() != before && !e.finished())
+                .then(|| (Arc::clone(&e.ack_file), e.progress.acked()));
+            st.tally.skipped_bytes += bytes;
+            st.tally.torn_tails += u64::from(torn);
+            st.tally.event(event);
+            save
         };
-        let path = seg.path.clone();
-        let bytes = next - pos;
-        let torn = error.is_none() && !e.damaged && seg.sealed() && next == seg.written();
-        let event = match error {
-            Some(error) => SpoolEvent::ReadError { path, error },
-            None if torn => SpoolEvent::TornTail {
-                path,
-                offset: pos,
-                bytes,
-            },
-            None => SpoolEvent::Skipped {
-                path,
-                offset: pos,
-                bytes,
-            },
-        };
-        e.damaged |= !torn;
-        e.read_pos = next;
-        let before = e.progress.acked();
-        let cursor = AckCursor {
-            offset: next,
-            next_seq: e.next_seq,
-        };
-        e.progress.hand_out(cursor, None, true);
-        let saved = if e.progress.acked() != before && !e.finished() {
-            let path = e.ack_file.path().to_path_buf();
-            e.ack_file
-                .write(e.progress.acked())
-                .err()
-                .map(|err| (path, err))
-        } else {
-            None
-        };
-        st.tally.skipped_bytes += bytes;
-        st.tally.torn_tails += u64::from(torn);
-        st.tally.event(event);
-        if let Some((path, err)) = saved {
-            st.tally.event(SpoolEvent::Error {
-                what: format!("cannot write {}: {err}", path.display()),
-            });
+        if let Some((file, cursor)) = save {
+            self.save_ack(&file, cursor);
         }
         Step::Again
+    }
+
+    /// Writes a segment's ack sidecar (outside the state lock); a failure is an event.
+    fn save_ack(&self, file: &AckFile, cursor: AckCursor) {
+        if let Err(err) = file.write(cursor) {
+            self.shared.lock().tally.event(SpoolEvent::Error {
+                what: format!("cannot write {}: {err}", file.path().display()),
+            });
+        }
+    }
+}
+
+impl Drop for SpoolReader {
+    /// Removes what was retired and not removed yet.
+    fn drop(&mut self) {
+        self.shared.remove_retired();
     }
 }

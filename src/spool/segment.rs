@@ -9,12 +9,23 @@ use std::os::unix::fs::FileExt;
 
 use memchr::memmem;
 
+use super::{Route, SegmentInfo, StreamContext, StreamKind};
+use crate::destination::Destination;
+use std::sync::Arc;
+
 /// First 8 bytes of every segment file.
 const SEGMENT_MAGIC: [u8; 8] = *b"ALPSPOOL";
-const FORMAT_VERSION: u16 = 1;
-/// Bytes of the segment header before the two strings.
-const FIXED_HEADER_LEN: usize = 40;
-/// Longest `format` or `host` string a header may carry.
+/// The header version written; version 1 (no destination) is still read.
+const FORMAT_VERSION: u16 = 2;
+/// Bytes of a version 1 header before its two strings.
+const V1_FIXED_LEN: usize = 40;
+/// Bytes of a version 2 header before its three strings.
+const V2_FIXED_LEN: usize = 48;
+/// Bytes every version starts with: magic, version, kind, header length.
+const PREFIX_LEN: usize = 16;
+/// Header flag: the lines were read while the configuration was unusable.
+const FLAG_UNCONFIGURED: u32 = 1;
+/// Longest `format`, `host` or destination text a header may carry.
 const MAX_HEADER_STRING: usize = 1 << 20;
 
 /// First 4 bytes of every record frame (not ASCII, so rare in log lines).
@@ -32,74 +43,161 @@ const RESYNC_WINDOW: usize = 256 * 1024;
 /// First window read from the end of a file to find its last record.
 const TAIL_WINDOW: u64 = 64 * 1024;
 
-/// The parse context a segment's lines share, as stored in its header.
+/// What reading a segment's header found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SegmentHeader {
-    pub stream: u64,
-    pub created_us: i64,
-    pub format: String,
-    pub host: String,
+pub(crate) enum Header {
+    /// A valid header of a version this program reads, and the offset where records start.
+    Valid(SegmentInfo, u64),
+    /// Missing, cut short or damaged (bad magic, bad CRC, lengths that do not add up).
+    Damaged,
+    /// Intact, but of a version, kind of stream, flag or destination this program does not
+    /// know (written by a newer version): why, for the operator.
+    Unsupported(String),
 }
 
-impl SegmentHeader {
-    /// The header bytes; records start right after them.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let format = clip_str(&self.format);
-        let host = clip_str(&self.host);
-        let header_len = FIXED_HEADER_LEN + format.len() + host.len() + 4;
-        let mut out = Vec::with_capacity(header_len);
-        out.extend_from_slice(&SEGMENT_MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&len_u32(header_len).to_le_bytes());
-        out.extend_from_slice(&self.stream.to_le_bytes());
-        out.extend_from_slice(&self.created_us.to_le_bytes());
-        out.extend_from_slice(&len_u32(format.len()).to_le_bytes());
-        out.extend_from_slice(&len_u32(host.len()).to_le_bytes());
-        out.extend_from_slice(format.as_bytes());
-        out.extend_from_slice(host.as_bytes());
-        let crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+/// The header of a new segment `stream` for lines of `ctx`; records start right after it.
+pub(crate) fn encode_header(stream: u64, created_us: i64, ctx: &StreamContext) -> Vec<u8> {
+    let format = clip_str(&ctx.format);
+    let host = clip_str(&ctx.host);
+    let (flags, destination) = match &ctx.destination {
+        Some(d) => (0, d.to_json()),
+        None => (FLAG_UNCONFIGURED, String::new()),
+    };
+    let header_len = V2_FIXED_LEN + format.len() + host.len() + destination.len() + 4;
+    let mut out = Vec::with_capacity(header_len);
+    out.extend_from_slice(&SEGMENT_MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&ctx.kind.code().to_le_bytes());
+    out.extend_from_slice(&len_u32(header_len).to_le_bytes());
+    out.extend_from_slice(&stream.to_le_bytes());
+    out.extend_from_slice(&created_us.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
+    for part in [format, host, &destination] {
+        out.extend_from_slice(&len_u32(part.len()).to_le_bytes());
     }
+    for part in [format, host, &destination] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
 
-    /// Reads and checks the header of a file `len` bytes long: the header and its length,
-    /// or `None` when it is missing or damaged.
-    pub(crate) fn read(file: &File, len: u64) -> io::Result<Option<(SegmentHeader, u64)>> {
-        if len < (FIXED_HEADER_LEN + 4) as u64 {
-            return Ok(None);
-        }
-        let mut fixed = [0u8; FIXED_HEADER_LEN];
-        file.read_exact_at(&mut fixed, 0)?;
-        if fixed[..8] != SEGMENT_MAGIC || u16_at(&fixed, 8) != FORMAT_VERSION {
-            return Ok(None);
-        }
-        let header_len = u32_at(&fixed, 12) as usize;
-        let format_len = u32_at(&fixed, 32) as usize;
-        let host_len = u32_at(&fixed, 36) as usize;
-        if format_len > MAX_HEADER_STRING
-            || host_len > MAX_HEADER_STRING
-            || header_len != FIXED_HEADER_LEN + format_len + host_len + 4
-            || header_len as u64 > len
-        {
-            return Ok(None);
-        }
-        let mut all = vec![0u8; header_len];
-        file.read_exact_at(&mut all, 0)?;
-        let body = header_len - 4;
-        if crc32c::crc32c(&all[..body]) != u32_at(&all, body) {
-            return Ok(None);
-        }
-        let strings = &all[FIXED_HEADER_LEN..body];
-        let (format, host) = strings.split_at(format_len);
-        let header = SegmentHeader {
-            stream: u64_at(&all, 16),
-            created_us: i64::from_le_bytes(array_at(&all, 24)),
-            format: String::from_utf8_lossy(format).into_owned(),
-            host: String::from_utf8_lossy(host).into_owned(),
-        };
-        Ok(Some((header, header_len as u64)))
+/// Reads and checks the header of a segment file `len` bytes long.
+pub(crate) fn read_header(file: &File, len: u64) -> io::Result<Header> {
+    let max_len = V2_FIXED_LEN + 3 * MAX_HEADER_STRING + 4;
+    if len < (PREFIX_LEN + 4) as u64 {
+        return Ok(Header::Damaged);
     }
+    let mut prefix = [0u8; PREFIX_LEN];
+    file.read_exact_at(&mut prefix, 0)?;
+    let header_len = u32_at(&prefix, 12) as usize;
+    if prefix[..8] != SEGMENT_MAGIC
+        || header_len < PREFIX_LEN + 4
+        || header_len > max_len
+        || header_len as u64 > len
+    {
+        return Ok(Header::Damaged);
+    }
+    let mut all = vec![0u8; header_len];
+    file.read_exact_at(&mut all, 0)?;
+    let body = header_len - 4;
+    if crc32c::crc32c(&all[..body]) != u32_at(&all, body) {
+        return Ok(Header::Damaged);
+    }
+    Ok(match u16_at(&all, 8) {
+        1 => decode_v1(&all[..body]),
+        2 => decode_v2(&all[..body]),
+        v => Header::Unsupported(format!(
+            "header version {v}, written by a newer version of accesslog-pubsub"
+        )),
+    })
+}
+
+/// The strings of lengths `lens` that follow `fixed` bytes of header `b`, if they fill it
+/// exactly.
+fn strings<const N: usize>(b: &[u8], fixed: usize, lens: [usize; N]) -> Option<[&[u8]; N]> {
+    if lens.iter().any(|&n| n > MAX_HEADER_STRING) || b.len() != fixed + lens.iter().sum::<usize>()
+    {
+        return None;
+    }
+    let mut at = fixed;
+    Some(lens.map(|n| {
+        at += n;
+        &b[at - n..at]
+    }))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Version 1 (`b`: the header without its CRC): no kind (access log), no destination.
+fn decode_v1(b: &[u8]) -> Header {
+    if b.len() < V1_FIXED_LEN {
+        return Header::Damaged;
+    }
+    let Some([format, host]) = strings(b, V1_FIXED_LEN, [32, 36].map(|at| u32_at(b, at) as usize))
+    else {
+        return Header::Damaged;
+    };
+    Header::Valid(
+        SegmentInfo {
+            stream: u64_at(b, 16),
+            created_us: i64::from_le_bytes(array_at(b, 24)),
+            kind: StreamKind::AccessLog,
+            format: text(format),
+            host: text(host),
+            route: Route::Unrecorded,
+        },
+        (b.len() + 4) as u64,
+    )
+}
+
+/// Version 2 (`b`: the header without its CRC): kind, flags and the destination.
+fn decode_v2(b: &[u8]) -> Header {
+    if b.len() < V2_FIXED_LEN {
+        return Header::Damaged;
+    }
+    let lens = [36, 40, 44].map(|at| u32_at(b, at) as usize);
+    let Some([format, host, destination]) = strings(b, V2_FIXED_LEN, lens) else {
+        return Header::Damaged;
+    };
+    let Some(kind) = StreamKind::from_code(u16_at(b, 10)) else {
+        return Header::Unsupported(format!(
+            "a kind of stream this version does not know ({})",
+            u16_at(b, 10)
+        ));
+    };
+    let route = match u32_at(b, 32) {
+        0 => match Destination::from_json(destination) {
+            Ok(d) => Route::To(Arc::new(d)),
+            Err(e) => {
+                return Header::Unsupported(format!(
+                    "a destination this version does not understand ({e}): {}",
+                    String::from_utf8_lossy(destination)
+                ));
+            }
+        },
+        FLAG_UNCONFIGURED if destination.is_empty() => Route::Unconfigured,
+        FLAG_UNCONFIGURED => return Header::Damaged,
+        flags => {
+            return Header::Unsupported(format!(
+                "header flags this version does not know ({flags:#x})"
+            ));
+        }
+    };
+    Header::Valid(
+        SegmentInfo {
+            stream: u64_at(b, 16),
+            created_us: i64::from_le_bytes(array_at(b, 24)),
+            kind,
+            format: text(format),
+            host: text(host),
+            route,
+        },
+        (b.len() + 4) as u64,
+    )
 }
 
 /// What a record frame holds.
@@ -361,13 +459,17 @@ pub(crate) fn last_record(file: &File, start: u64, end: u64) -> io::Result<Optio
     }
 }
 
+/// Whether unreadable bytes of a segment that end at `next` are a torn tail (a crash in the
+/// middle of a write, cut off and not counted as damage): they run to `end`, the end of
+/// what may be read, and everything before them was intact (`clean_so_far`: good header,
+/// no damage found before).
+pub(crate) fn is_torn_tail(clean_so_far: bool, next: u64, end: u64) -> bool {
+    clean_so_far && next == end
+}
+
 /// `s` cut to at most [`MAX_HEADER_STRING`] bytes, on a character boundary.
 fn clip_str(s: &str) -> &str {
-    let mut n = s.len().min(MAX_HEADER_STRING);
-    while !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    &s[..n]
+    &s[..s.floor_char_boundary(MAX_HEADER_STRING)]
 }
 
 fn len_u32(n: usize) -> u32 {
@@ -427,32 +529,130 @@ mod tests {
         out
     }
 
-    #[test]
-    fn header_round_trip_and_damage() {
-        let header = SegmentHeader {
-            stream: 0x0123_4567_89ab_cdef,
-            created_us: 1_700_000_000_000_000,
+    fn read(bytes: &[u8]) -> Header {
+        read_header(&file_with(bytes), bytes.len() as u64).unwrap()
+    }
+
+    fn ctx(destination: Option<Destination>) -> StreamContext {
+        StreamContext {
+            kind: StreamKind::AccessLog,
             format: "%h %l %u %t \"%r\" %>s %b".into(),
             host: "wéb1".into(),
+            destination,
+        }
+    }
+
+    fn destination() -> Destination {
+        Destination {
+            project: "acme".into(),
+            topic: "weblogs".into(),
+            attributes: [("env".to_string(), "prod".to_string())].into(),
+            attribute_fields: vec!["vhost".into()],
+            ordering_key_field: None,
+        }
+    }
+
+    /// A header as version 1 wrote it.
+    fn v1_header(stream: u64, created_us: i64, format: &str, host: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"ALPSPOOL");
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&len_u32(40 + format.len() + host.len() + 4).to_le_bytes());
+        out.extend_from_slice(&stream.to_le_bytes());
+        out.extend_from_slice(&created_us.to_le_bytes());
+        out.extend_from_slice(&len_u32(format.len()).to_le_bytes());
+        out.extend_from_slice(&len_u32(host.len()).to_le_bytes());
+        out.extend_from_slice(format.as_bytes());
+        out.extend_from_slice(host.as_bytes());
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn header_round_trip_and_damage() {
+        let bytes = encode_header(
+            0x0123_4567_89ab_cdef,
+            1_700_000_000_000_000,
+            &ctx(Some(destination())),
+        );
+        let Header::Valid(info, len) = read(&bytes) else {
+            panic!("{:?}", read(&bytes));
         };
-        let bytes = header.encode();
-        let f = file_with(&bytes);
-        let (read, len) = SegmentHeader::read(&f, bytes.len() as u64)
-            .unwrap()
-            .unwrap();
-        assert_eq!(read, header);
         assert_eq!(len, bytes.len() as u64);
-        for i in [0, 9, 13, 20, 41, bytes.len() - 1] {
+        assert_eq!(info.stream, 0x0123_4567_89ab_cdef);
+        assert_eq!(info.created_us, 1_700_000_000_000_000);
+        assert_eq!(info.kind, StreamKind::AccessLog);
+        assert_eq!(
+            (info.format.as_str(), info.host.as_str()),
+            ("%h %l %u %t \"%r\" %>s %b", "wéb1")
+        );
+        assert_eq!(info.route, Route::To(Arc::new(destination())));
+        for i in [0, 9, 13, 20, 33, 45, 50, bytes.len() - 10, bytes.len() - 1] {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;
-            let f = file_with(&bad);
-            assert_eq!(
-                SegmentHeader::read(&f, bad.len() as u64).unwrap(),
-                None,
-                "byte {i}"
-            );
+            assert_eq!(read(&bad), Header::Damaged, "byte {i}");
         }
-        assert_eq!(SegmentHeader::read(&file_with(b""), 0).unwrap(), None);
+        assert_eq!(read(b""), Header::Damaged);
+        assert_eq!(read(&bytes[..bytes.len() - 1]), Header::Damaged);
+    }
+
+    #[test]
+    fn unconfigured_lines_are_recorded_as_such() {
+        let bytes = encode_header(7, 8, &ctx(None));
+        let Header::Valid(info, _) = read(&bytes) else {
+            panic!("{:?}", read(&bytes));
+        };
+        assert_eq!(info.route, Route::Unconfigured);
+    }
+
+    #[test]
+    fn version_1_headers_are_read_without_a_destination() {
+        let bytes = v1_header(9, 10, "%h %b", "web1");
+        let Header::Valid(info, len) = read(&bytes) else {
+            panic!("{:?}", read(&bytes));
+        };
+        assert_eq!(len, bytes.len() as u64);
+        assert_eq!((info.stream, info.created_us), (9, 10));
+        assert_eq!(
+            (info.format.as_str(), info.host.as_str()),
+            ("%h %b", "web1")
+        );
+        assert_eq!(info.route, Route::Unrecorded);
+    }
+
+    /// A version 2 layout with the given fields, CRC right.
+    fn raw_header(version: u16, kind: u16, flags: u32, destination: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"ALPSPOOL");
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&len_u32(48 + 2 + destination.len() + 4).to_le_bytes());
+        out.extend_from_slice(&1u64.to_le_bytes());
+        out.extend_from_slice(&2i64.to_le_bytes());
+        out.extend_from_slice(&flags.to_le_bytes());
+        for n in [1, 1, destination.len()] {
+            out.extend_from_slice(&len_u32(n).to_le_bytes());
+        }
+        out.extend_from_slice(b"fh");
+        out.extend_from_slice(destination.as_bytes());
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn what_a_newer_version_wrote_is_left_alone() {
+        let d = r#"{"project":"acme","topic":"weblogs"}"#;
+        assert!(matches!(read(&raw_header(2, 0, 0, d)), Header::Valid(..)));
+        let unsupported = |b: Vec<u8>| matches!(read(&b), Header::Unsupported(_));
+        assert!(unsupported(raw_header(3, 0, 0, d)), "version");
+        assert!(unsupported(raw_header(2, 1, 0, d)), "kind");
+        assert!(unsupported(raw_header(2, 0, 2, d)), "flags");
+        let privacy = r#"{"project":"acme","topic":"weblogs","redact":["remote_host"]}"#;
+        assert!(unsupported(raw_header(2, 0, 0, privacy)), "destination");
+        assert_eq!(read(&raw_header(2, 0, 1, d)), Header::Damaged);
     }
 
     #[test]
@@ -526,7 +726,7 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
             let f = file_with(&bytes);
             let end = bytes.len() as u64;
-            let _ = SegmentHeader::read(&f, end).unwrap();
+            let _ = read_header(&f, end).unwrap();
             let _ = walk(&f, end);
             let _ = last_record(&f, 0, end).unwrap();
         }

@@ -1,6 +1,13 @@
 //! The state one process shares between its writer, its reader and its background thread:
 //! the segments it holds (locked), how far each is read and acknowledged, size accounting,
 //! and retiring segments (delete when done, set aside when damaged, drop when full).
+//!
+//! The state lock guards memory only and is held for a few field updates at a time: the
+//! stdin thread takes it on every append, so no file is read, written, renamed or removed
+//! under it. Retiring a segment takes it out of the state at once (its bytes no longer
+//! count) and queues its files; the queue is worked off outside the lock by the reader
+//! (after acknowledgements) and by the background thread (woken by the writer when the
+//! full policy drops a segment), never by the writer while it takes input.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -12,9 +19,10 @@ use tokio::sync::Notify;
 
 use super::ack::{AckCursor, AckFile, Progress};
 use super::dir::{self, Stem};
+use super::scan::ScanMemo;
 use super::segment;
 use super::stats::{SpoolEvent, SpoolStats, Tally};
-use super::{SegmentInfo, SpoolOptions};
+use super::{Adopt, SegmentInfo, SpoolOptions};
 
 /// Process-wide ids of segments, so a ticket can never be applied to the wrong one.
 static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(1);
@@ -91,7 +99,8 @@ pub(crate) struct Entry {
     /// Seq of the next record to hand out.
     pub next_seq: u64,
     pub progress: Progress,
-    pub ack_file: AckFile,
+    /// Written outside the state lock, by the reader.
+    pub ack_file: Arc<AckFile>,
     /// Damage was found: set aside instead of deleted once done.
     pub damaged: bool,
 }
@@ -99,7 +108,7 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn new(seg: Arc<Segment>, acked: AckCursor, dir: &Path, damaged: bool) -> Entry {
         Entry {
-            ack_file: AckFile::new(seg.stem.ack(dir)),
+            ack_file: Arc::new(AckFile::new(seg.stem.ack(dir))),
             read_pos: acked.offset,
             next_seq: acked.next_seq,
             progress: Progress::new(acked),
@@ -118,11 +127,23 @@ impl Entry {
     }
 }
 
+/// A segment taken out of the state whose files are still to be removed or set aside.
+#[derive(Debug)]
+pub(crate) struct Retired {
+    /// Holds the segment's lock until its files are gone.
+    seg: Arc<Segment>,
+    ack_file: Arc<AckFile>,
+    /// Set aside as damaged instead of deleted.
+    damaged: bool,
+}
+
 /// Everything behind the state lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// Held segments in name (= age) order.
     entries: Vec<Entry>,
+    /// Retired segments whose files are not removed yet.
+    retired: Vec<Retired>,
     pub writer_closed: bool,
     pub tally: Tally,
 }
@@ -151,8 +172,12 @@ impl State {
         self.entries.iter_mut().find(|e| e.seg.id == id)
     }
 
+    /// The stems of the segments this process holds, retired ones not removed yet included.
     pub(crate) fn held_stems(&self) -> HashSet<Stem> {
-        self.entries.iter().map(|e| e.seg.stem.clone()).collect()
+        (self.entries.iter().map(|e| &e.seg))
+            .chain(self.retired.iter().map(|r| &r.seg))
+            .map(|seg| seg.stem.clone())
+            .collect()
     }
 
     pub(crate) fn segments(&self) -> Vec<Arc<Segment>> {
@@ -183,34 +208,20 @@ impl State {
         }
     }
 
-    /// Removes entry `i` and its files: renamed aside if damaged, else deleted.
-    pub(crate) fn retire(&mut self, i: usize, shared: &Shared) {
+    /// Takes entry `i` out and queues its files for [`Shared::remove_retired`].
+    fn retire(&mut self, i: usize, shared: &Shared) {
         let e = self.entries.remove(i);
         shared
             .held_bytes
             .fetch_sub(e.seg.written(), Ordering::Relaxed);
-        if e.damaged {
-            match dir::set_aside(&e.seg.path) {
-                Ok(to) => {
-                    self.tally.damaged_files += 1;
-                    self.tally.event(SpoolEvent::SetAside {
-                        from: e.seg.path.clone(),
-                        to,
-                    });
-                }
-                Err(err) => self.tally.event(SpoolEvent::Error {
-                    what: format!("cannot set aside {}: {err}", e.seg.path.display()),
-                }),
-            }
-        }
-        if let Err(err) = dir::remove_segment(&shared.dir, &e.seg.stem) {
-            self.tally.event(SpoolEvent::Error {
-                what: format!("cannot remove {}: {err}", e.seg.path.display()),
-            });
-        }
+        self.retired.push(Retired {
+            seg: e.seg,
+            ack_file: e.ack_file,
+            damaged: e.damaged,
+        });
     }
 
-    /// Full policy `DropOldest`: deletes the oldest held segment other than `keep`,
+    /// Full policy `DropOldest`: retires the oldest held segment other than `keep`,
     /// counting its records not yet handed out as dropped. False if there is none.
     pub(crate) fn drop_oldest(&mut self, shared: &Shared, keep: u64) -> bool {
         let Some(i) = self.entries.iter().position(|e| e.seg.id != keep) else {
@@ -229,21 +240,19 @@ impl State {
         true
     }
 
-    pub(crate) fn stats(&self, shared: &Shared) -> SpoolStats {
-        let oldest = self
-            .entries
-            .iter()
-            .filter_map(|e| {
-                e.progress.oldest_pending().or_else(|| {
-                    let end = e.seg.written();
-                    segment::header_at(&e.seg.file, e.read_pos, end)
-                        .ok()
-                        .flatten()
-                        .map(|h| h.received_at_us)
-                })
-            })
-            .min();
-        SpoolStats {
+    /// The counters, and the segments whose oldest record not acknowledged is not handed
+    /// out yet, with its offset (its time is read from the file, outside the lock).
+    fn stats(&self, shared: &Shared) -> (SpoolStats, Vec<(Arc<Segment>, u64)>) {
+        let mut unread = Vec::new();
+        let mut oldest = None::<i64>;
+        for e in &self.entries {
+            match e.progress.oldest_pending() {
+                Some(t) => oldest = Some(oldest.map_or(t, |o| o.min(t))),
+                None if e.unread() => unread.push((Arc::clone(&e.seg), e.read_pos)),
+                None => {}
+            }
+        }
+        let stats = SpoolStats {
             records: self
                 .entries
                 .iter()
@@ -256,11 +265,12 @@ impl State {
             torn_tails: self.tally.torn_tails,
             skipped_bytes: self.tally.skipped_bytes,
             oldest_received_at_us: oldest,
-        }
+        };
+        (stats, unread)
     }
 }
 
-/// What the writer, the reader and the background thread of one `open()` share.
+/// What the writer, the reader and the background thread of one open spool share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub dir: PathBuf,
@@ -276,12 +286,20 @@ pub(crate) struct Shared {
     pub dropped: AtomicU64,
     /// A segment was created since the directory was last fsynced.
     pub dir_dirty: AtomicBool,
-    /// Dropped with the last user, which stops the background thread.
-    _stop: mpsc::Sender<()>,
+    /// Which orphans are taken over.
+    pub adopt: Adopt,
+    /// Opened to send only (no writer, no background thread): cleans nothing up and
+    /// reports nothing about segments it leaves alone.
+    pub sends_only: bool,
+    /// What the scans learnt about the segments they leave alone (taken by the scan only).
+    pub scan_memo: Mutex<ScanMemo>,
+    /// Wakes the background thread (segments to remove); dropped with the last user, which
+    /// stops it. `None` without a background thread (opened to send only).
+    wake: Option<mpsc::Sender<()>>,
 }
 
 impl Shared {
-    pub(crate) fn new(opts: SpoolOptions, stop: mpsc::Sender<()>) -> Shared {
+    pub(crate) fn new(opts: SpoolOptions, adopt: Adopt, wake: Option<mpsc::Sender<()>>) -> Shared {
         Shared {
             dir: opts.dir.clone(),
             opts,
@@ -291,7 +309,10 @@ impl Shared {
             others_bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             dir_dirty: AtomicBool::new(false),
-            _stop: stop,
+            adopt,
+            sends_only: wake.is_none(),
+            scan_memo: Mutex::new(ScanMemo::default()),
+            wake,
         }
     }
 
@@ -301,5 +322,68 @@ impl Shared {
 
     pub(crate) fn used_bytes(&self) -> u64 {
         self.held_bytes.load(Ordering::Relaxed) + self.others_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Asks the background thread to remove retired segments now.
+    pub(crate) fn wake(&self) {
+        if let Some(wake) = &self.wake {
+            let _ = wake.send(());
+        }
+    }
+
+    /// Removes the files of retired segments (renamed aside first if damaged), outside the
+    /// state lock.
+    pub(crate) fn remove_retired(&self) {
+        let retired = std::mem::take(&mut self.lock().retired);
+        if retired.is_empty() {
+            return;
+        }
+        let mut events = Vec::new();
+        let mut set_aside = 0;
+        for r in &retired {
+            let path = &r.seg.path;
+            if r.damaged {
+                match dir::set_aside(path) {
+                    Ok(to) => {
+                        set_aside += 1;
+                        events.push(SpoolEvent::SetAside {
+                            from: path.clone(),
+                            to,
+                        });
+                    }
+                    Err(err) => events.push(SpoolEvent::Error {
+                        what: format!("cannot set aside {}: {err}", path.display()),
+                    }),
+                }
+            }
+            // The segment first, so a sidecar never outlives knowledge of what it belongs to
+            // for long (a leftover one is removed by the scan).
+            if let Err(err) = dir::remove_file(path).and_then(|()| r.ack_file.remove()) {
+                events.push(SpoolEvent::Error {
+                    what: format!("cannot remove {}: {err}", path.display()),
+                });
+            }
+        }
+        let mut st = self.lock();
+        st.tally.damaged_files += set_aside;
+        for e in events {
+            st.tally.event(e);
+        }
+        drop(st);
+        // Only now, with the files gone, are their locks released.
+        drop(retired);
+    }
+
+    /// The counters (see [`SpoolStats`]).
+    pub(crate) fn stats(&self) -> SpoolStats {
+        let (mut stats, unread) = self.lock().stats(self);
+        for (seg, pos) in unread {
+            if let Ok(Some(h)) = segment::header_at(&seg.file, pos, seg.written()) {
+                let t = h.received_at_us;
+                stats.oldest_received_at_us =
+                    Some(stats.oldest_received_at_us.map_or(t, |o| o.min(t)));
+            }
+        }
+        stats
     }
 }

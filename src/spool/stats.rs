@@ -58,7 +58,15 @@ pub enum SpoolEvent {
     SetAside { from: PathBuf, to: PathBuf },
     /// The full policy deleted a segment with this many records not yet handed out.
     Dropped { path: PathBuf, records: u64 },
-    /// Housekeeping failed (fsync, rename, remove, scan); the spool goes on.
+    /// Segments left by processes that are gone are for other destinations (`routes`), so
+    /// this logger does not send them.
+    LeftForOthers {
+        dir: PathBuf,
+        segments: u64,
+        records: u64,
+        routes: Vec<String>,
+    },
+    /// Housekeeping failed (fsync, rename, remove, scan, an ack file); the spool goes on.
     Error { what: String },
 }
 
@@ -110,6 +118,19 @@ impl fmt::Display for SpoolEvent {
                 f,
                 "spool full: deleted {} ({records} records lost)",
                 path.display()
+            ),
+            SpoolEvent::LeftForOthers {
+                dir,
+                segments,
+                records,
+                routes,
+            } => write!(
+                f,
+                "spool: {segments} segments ({records} records) left in {dir} by loggers that \
+                 are gone are for another destination ({}), so this logger does not send them: \
+                 `accesslog-pubsub spool replay --spool-dir {dir}` sends each where it belongs",
+                routes.join("; "),
+                dir = dir.display()
             ),
             SpoolEvent::Error { what } => write!(f, "spool: {what}"),
         }

@@ -5,10 +5,10 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::SpoolError;
 use super::ack::{self, AckCursor, Sidecar};
 use super::dir::{self, Listed, Stem};
-use super::segment::{self, Limits, SegmentHeader};
+use super::segment::{self, Header, Limits};
+use super::{Route, SegmentInfo, SpoolError};
 
 /// Bytes read at a time by [`verify`].
 const VERIFY_CHUNK: usize = 1024 * 1024;
@@ -33,7 +33,8 @@ pub struct SegmentStatus {
     pub path: PathBuf,
     /// Locked by a running logger (its live segment, or one it adopted).
     pub in_use: bool,
-    pub stream: u64,
+    /// What its header says (made up from the file name when the header is damaged).
+    pub info: SegmentInfo,
     pub header_ok: bool,
     /// Records not yet acknowledged (counted from the seq of the last record, so exact
     /// unless the file is damaged).
@@ -144,7 +145,7 @@ struct Opened {
     file: File,
     len: u64,
     in_use: bool,
-    header: Option<(SegmentHeader, u64)>,
+    header: Header,
     ack: Sidecar,
 }
 
@@ -158,7 +159,7 @@ impl Opened {
         };
         let in_use = dir::in_use(&file)?;
         let len = file.metadata()?.len();
-        let header = SegmentHeader::read(&file, len)?;
+        let header = segment::read_header(&file, len)?;
         let ack = ack::read_sidecar(&stem.ack(dir))?;
         Ok(Some(Opened {
             file,
@@ -170,18 +171,30 @@ impl Opened {
     }
 
     fn data_start(&self) -> u64 {
-        self.header.as_ref().map_or(0, |(_, len)| *len)
+        match self.header {
+            Header::Valid(_, start) => start,
+            Header::Damaged | Header::Unsupported(_) => 0,
+        }
     }
 
-    /// The sidecar's cursor if it is valid for this file, else the start.
-    fn acked(&self) -> AckCursor {
-        match self.ack {
-            Sidecar::Valid(c) if (self.data_start()..=self.len).contains(&c.offset) => c,
-            _ => AckCursor {
-                offset: self.data_start(),
-                next_seq: 0,
-            },
+    /// The header is intact (whether this version can act on it or not).
+    fn header_ok(&self) -> bool {
+        !matches!(self.header, Header::Damaged)
+    }
+
+    /// What the header says, or what the name says when it does not say it.
+    fn info(&self, stem: &Stem) -> SegmentInfo {
+        match &self.header {
+            Header::Valid(info, _) => info.clone(),
+            Header::Damaged => dir::info_from_name(stem, Route::Unrecorded),
+            Header::Unsupported(why) => dir::info_from_name(stem, Route::Unsupported(why.clone())),
         }
+    }
+
+    /// Where sending resumes: the sidecar's cursor, or the start if it has none or a
+    /// damaged one.
+    fn acked(&self) -> Result<AckCursor, AckCursor> {
+        self.ack.resume_at(self.data_start(), self.len)
     }
 }
 
@@ -189,14 +202,14 @@ fn inspect(dir: &Path, stem: &Stem) -> io::Result<Option<SegmentStatus>> {
     let Some(f) = Opened::open(dir, stem)? else {
         return Ok(None);
     };
-    let acked = f.acked();
+    let acked = f.acked().unwrap_or_else(|start| start);
     let last = segment::last_record(&f.file, acked.offset, f.len)?;
     let first = segment::header_at(&f.file, acked.offset, f.len)?;
     Ok(Some(SegmentStatus {
         path: stem.seg(dir),
         in_use: f.in_use,
-        stream: f.header.as_ref().map_or(stem.stream(), |(h, _)| h.stream),
-        header_ok: f.header.is_some(),
+        info: f.info(stem),
+        header_ok: f.header_ok(),
         records: last.map_or(0, |h| (h.seq + 1).saturating_sub(acked.next_seq)),
         bytes: f.len,
         oldest_received_at_us: first.map(|h| h.received_at_us),
@@ -210,18 +223,18 @@ fn check(dir: &Path, stem: &Stem) -> io::Result<Option<FileCheck>> {
     let mut out = FileCheck {
         path: stem.seg(dir),
         in_use: f.in_use,
-        header_ok: f.header.is_some(),
+        header_ok: f.header_ok(),
         records: 0,
         damaged_regions: 0,
         damaged_bytes: 0,
         torn_tail_bytes: 0,
-        ack: match f.ack {
-            Sidecar::Missing => AckCheck::Missing,
-            Sidecar::Valid(c) if f.acked() == c => AckCheck::Valid {
+        ack: match (f.ack, f.acked()) {
+            (Sidecar::Missing, _) => AckCheck::Missing,
+            (_, Ok(c)) => AckCheck::Valid {
                 offset: c.offset,
                 next_seq: c.next_seq,
             },
-            Sidecar::Valid(_) | Sidecar::Damaged => AckCheck::Damaged,
+            (_, Err(_)) => AckCheck::Damaged,
         },
     };
     let limits = Limits {
@@ -237,7 +250,8 @@ fn check(dir: &Path, stem: &Stem) -> io::Result<Option<FileCheck>> {
             continue;
         }
         let next = segment::resync(&f.file, pos, f.len)?;
-        if next == f.len && out.header_ok {
+        let clean_so_far = out.header_ok && out.damaged_regions == 0;
+        if segment::is_torn_tail(clean_so_far, next, f.len) {
             out.torn_tail_bytes = next - pos;
         } else {
             out.damaged_regions += 1;

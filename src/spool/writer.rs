@@ -1,5 +1,8 @@
 //! The appending side: frames lines into the active segment with one `pwrite` per call,
 //! rotates segments, applies the full policy and the fsync policy, seals on close.
+//!
+//! The writer runs on the stdin thread, so besides its own writes it does no I/O: segments
+//! the full policy drops are removed by the background thread, finished ones by the reader.
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -8,10 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ack::AckCursor;
 use super::dir::{self, Stem};
-use super::segment::{self, Kind, MAX_LINE_LEN, RECORD_HEADER_LEN, SegmentHeader};
+use super::segment::{self, Kind, MAX_LINE_LEN, RECORD_HEADER_LEN};
 use super::state::{Entry, Segment, Shared};
 use super::stats::SpoolEvent;
-use super::{FsyncPolicy, FullPolicy, SegmentInfo, SpoolError, SpoolStats, StreamContext};
+use super::{FsyncPolicy, FullPolicy, Route, SegmentInfo, SpoolError, SpoolStats, StreamContext};
 
 /// `DropNewest` takes lines again once the spool is under this share of its limit (9/10).
 const RESUME_AT: (u64, u64) = (9, 10);
@@ -27,12 +30,37 @@ pub struct LineIn<'a> {
     pub truncated: bool,
 }
 
+/// Why an append did not go as it should, and whether its lines were written.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Nothing of these lines was written (the disk failed or is full): they are lost.
+    #[error("{0}")]
+    NotWritten(SpoolError),
+    /// The lines were written (they are sent as usual, and survive a crash of the process)
+    /// but forcing them to disk failed: a crash of the machine may lose them.
+    #[error("written, but not synced to disk: {0}")]
+    NotSynced(SpoolError),
+    /// The lines were written and are sent as usual, but the next segment could not be
+    /// started; the current one goes on growing and the next append tries again.
+    #[error("written, but no new segment could be started: {0}")]
+    NotRotated(SpoolError),
+}
+
+impl AppendError {
+    /// The lines are in the spool.
+    pub fn written(&self) -> bool {
+        !matches!(self, AppendError::NotWritten(_))
+    }
+}
+
 /// Appends lines; used from one plain thread (the stdin reader). Never blocks on the
 /// reader or on Pub/Sub: an append is a `pwrite` into the page cache (plus an fdatasync
 /// with `FsyncPolicy::Always`).
 #[derive(Debug)]
 pub struct SpoolWriter {
     shared: Arc<Shared>,
+    /// What the lines are and where they go: the header of every segment started.
+    ctx: StreamContext,
     active: Arc<Segment>,
     /// End of the active segment's records and the next seq (the writer's own copy).
     written: u64,
@@ -54,8 +82,9 @@ impl SpoolWriter {
         shared: Arc<Shared>,
         ctx: StreamContext,
     ) -> Result<SpoolWriter, SpoolError> {
-        let (active, last_created_us) = new_segment(&shared, ctx, 0)?;
+        let (active, last_created_us) = new_segment(&shared, &ctx, 0)?;
         Ok(SpoolWriter {
+            ctx,
             written: active.written(),
             on_disk: active.written(),
             fragment: None,
@@ -71,9 +100,9 @@ impl SpoolWriter {
 
     /// Spools `lines` with one write and wakes the reader. When the spool is full, the full
     /// policy applies (lines refused or oldest segments deleted, counted in
-    /// `SpoolStats::dropped_records`) and this still returns `Ok`. An error means these
-    /// lines were not spooled (the disk failed or is full).
-    pub fn append(&mut self, lines: &[LineIn<'_>]) -> Result<(), SpoolError> {
+    /// `SpoolStats::dropped_records`) and this still returns `Ok`. An error says whether
+    /// the lines were written nonetheless ([`AppendError::written`]).
+    pub fn append(&mut self, lines: &[LineIn<'_>]) -> Result<(), AppendError> {
         self.append_read(lines, None)
     }
 
@@ -86,12 +115,12 @@ impl SpoolWriter {
         &mut self,
         lines: &[LineIn<'_>],
         unfinished: Option<LineIn<'_>>,
-    ) -> Result<(), SpoolError> {
+    ) -> Result<(), AppendError> {
         let unfinished = unfinished.filter(|l| !l.bytes.is_empty());
         if lines.is_empty() && unfinished.is_none() && self.fragment.is_none() {
             return Ok(());
         }
-        let take = self.admit(lines)?;
+        let take = self.admit(lines).map_err(AppendError::NotWritten)?;
         let lines = &lines[..take];
         self.buf.clear();
         let mut seq = self.next_seq;
@@ -130,7 +159,11 @@ impl SpoolWriter {
             let _ = seg.file.set_len(self.written);
             self.on_disk = self.written;
             self.fragment = None;
-            return Err(SpoolError::io(&seg.path, "cannot write", e));
+            return Err(AppendError::NotWritten(SpoolError::io(
+                &seg.path,
+                "cannot write",
+                e,
+            )));
         }
         self.on_disk = end;
         self.written += records_len;
@@ -139,26 +172,23 @@ impl SpoolWriter {
         self.shared
             .held_bytes
             .fetch_add(records_len, Ordering::Relaxed);
-        match self.shared.opts.fsync {
-            FsyncPolicy::Always => seg
-                .file
-                .sync_data()
-                .map_err(|e| SpoolError::io(&seg.path, "cannot fdatasync", e))?,
-            FsyncPolicy::Interval(_) => seg.dirty.store(true, Ordering::Relaxed),
-            FsyncPolicy::Never => {}
-        }
         if records_len > 0 {
             self.shared.notify.notify_one();
         }
+        let synced = match self.shared.opts.fsync {
+            FsyncPolicy::Always => seg.file.sync_data().map_err(|e| {
+                AppendError::NotSynced(SpoolError::io(&seg.path, "cannot fdatasync", e))
+            }),
+            FsyncPolicy::Interval(_) => {
+                seg.dirty.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            FsyncPolicy::Never => Ok(()),
+        };
         if self.written >= self.shared.opts.segment_limit() {
-            self.rotate_to(self.context())?;
+            self.rotate().map_err(AppendError::NotRotated)?;
         }
-        Ok(())
-    }
-
-    /// Seals the active segment and starts a new one with `ctx` (configuration reload).
-    pub fn rotate(&mut self, ctx: StreamContext) -> Result<(), SpoolError> {
-        self.rotate_to(ctx)
+        synced
     }
 
     /// End of input: seals the active segment (fdatasync unless `FsyncPolicy::Never`);
@@ -181,18 +211,12 @@ impl SpoolWriter {
 
     /// Counters (same as `SpoolReader::stats`).
     pub fn stats(&self) -> SpoolStats {
-        self.shared.lock().stats(&self.shared)
+        self.shared.stats()
     }
 
-    fn context(&self) -> StreamContext {
-        StreamContext {
-            format: self.active.info.format.clone(),
-            host: self.active.info.host.clone(),
-        }
-    }
-
-    fn rotate_to(&mut self, ctx: StreamContext) -> Result<(), SpoolError> {
-        let (next, created) = new_segment(&self.shared, ctx, self.last_created_us)?;
+    /// Seals the active segment and starts the next one.
+    fn rotate(&mut self) -> Result<(), SpoolError> {
+        let (next, created) = new_segment(&self.shared, &self.ctx, self.last_created_us)?;
         self.last_created_us = created;
         let old = std::mem::replace(&mut self.active, next);
         let old_written = self.written;
@@ -218,7 +242,6 @@ impl SpoolWriter {
             }
         }
         old.seal();
-        self.shared.lock().retire_finished(&self.shared);
         self.shared.notify.notify_one();
         Ok(())
     }
@@ -239,13 +262,14 @@ impl SpoolWriter {
                         break lines.len();
                     }
                     if self.shared.lock().drop_oldest(&self.shared, self.active.id) {
+                        self.shared.wake();
                         continue;
                     }
                     if rotated || self.next_seq == 0 {
                         break 0;
                     }
                     rotated = true;
-                    self.rotate_to(self.context())?;
+                    self.rotate()?;
                 }
             }
             FullPolicy::DropNewest => {
@@ -292,6 +316,8 @@ impl SpoolWriter {
             self.active.seal();
             self.shared.lock().writer_closed = true;
             self.shared.notify.notify_one();
+            // The input is over: what the full policy dropped can be removed from here.
+            self.shared.remove_retired();
         }
     }
 }
@@ -306,7 +332,7 @@ impl Drop for SpoolWriter {
 /// Creates, locks and registers a new own segment named after a time later than `after`.
 fn new_segment(
     shared: &Shared,
-    ctx: StreamContext,
+    ctx: &StreamContext,
     after: u64,
 ) -> Result<(Arc<Segment>, u64), SpoolError> {
     let stream = getrandom::u64().map_err(|error| SpoolError::Random {
@@ -315,13 +341,8 @@ fn new_segment(
     })?;
     let created = now_us().max(after + 1);
     let stem = Stem::new(created, stream);
-    let header = SegmentHeader {
-        stream,
-        created_us: i64::try_from(created).unwrap_or(i64::MAX),
-        format: ctx.format,
-        host: ctx.host,
-    };
-    let bytes = header.encode();
+    let created_us = i64::try_from(created).unwrap_or(i64::MAX);
+    let bytes = segment::encode_header(stream, created_us, ctx);
     let path = stem.seg(&shared.dir);
     let file = dir::create_segment(&shared.dir, &stem, &bytes)
         .map_err(|e| SpoolError::io(&path, "cannot create segment", e))?;
@@ -335,9 +356,14 @@ fn new_segment(
     }
     let info = Arc::new(SegmentInfo {
         stream,
-        created_us: header.created_us,
-        format: header.format,
-        host: header.host,
+        created_us,
+        kind: ctx.kind,
+        format: ctx.format.clone(),
+        host: ctx.host.clone(),
+        route: ctx
+            .destination
+            .clone()
+            .map_or(Route::Unconfigured, |d| Route::To(Arc::new(d))),
     });
     let start = bytes.len() as u64;
     let seg = Arc::new(Segment::new(

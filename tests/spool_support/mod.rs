@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use accesslog_pubsub::destination::Destination;
+use accesslog_pubsub::record::RecordId;
 use accesslog_pubsub::spool::{
-    self, FsyncPolicy, LineIn, SpoolOptions, SpoolReader, SpoolWriter, StreamContext,
+    self, FsyncPolicy, LineIn, SpoolOptions, SpoolReader, SpoolWriter, StreamContext, StreamKind,
 };
 
 /// Generous bound on waits that only a bug can make long (never asserted as a timing).
@@ -30,14 +32,32 @@ pub struct Got {
 
 impl Got {
     pub fn id(&self) -> String {
-        format!("{:016x}-{}", self.stream, self.seq)
+        RecordId {
+            stream: self.stream,
+            seq: self.seq,
+        }
+        .to_string()
     }
 }
 
+/// A destination of its own for `topic`.
+pub fn destination(topic: &str) -> Destination {
+    Destination {
+        project: "test".to_owned(),
+        topic: topic.to_owned(),
+        attributes: Default::default(),
+        attribute_fields: Vec::new(),
+        ordering_key_field: None,
+    }
+}
+
+/// Lines of `format` for the topic `logs`.
 pub fn ctx(format: &str) -> StreamContext {
     StreamContext {
+        kind: StreamKind::AccessLog,
         format: format.to_owned(),
         host: "web1".to_owned(),
+        destination: Some(destination("logs")),
     }
 }
 
@@ -98,7 +118,7 @@ pub async fn batch(r: &mut SpoolReader, max: usize, ack: bool) -> Option<Vec<Got
         })
         .collect();
     if ack {
-        r.ack(b.ticket).unwrap();
+        r.ack(b.ticket);
     }
     Some(got)
 }
