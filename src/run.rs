@@ -114,7 +114,8 @@ fn read_into_spool(
     stats: &Stats,
 ) -> Result<(), SpoolError> {
     let mut reader = LineReader::new(input, max_line);
-    let mut lost_lines = PerKind::new(publish::trouble::REPEAT_AFTER);
+    // Lines lost, and lines spooled with trouble, are reported apart.
+    let mut trouble = PerKind::new(publish::trouble::REPEAT_AFTER);
     loop {
         let chunk = match reader.next_chunk() {
             Ok(Some(chunk)) => chunk,
@@ -140,11 +141,16 @@ fn read_into_spool(
             truncated: false,
         };
         if let Err(e) = writer.append_read(&lines, Some(unfinished)) {
-            Stats::add(&stats.spool_write_failures, count);
-            if lost_lines.allow((), Instant::now()) {
-                messages::error(format_args!(
-                    "{count} lines LOST, the spool cannot be written: {e}"
-                ));
+            if !e.written() {
+                Stats::add(&stats.spool_write_failures, count);
+            }
+            if trouble.allow(e.written(), Instant::now()) {
+                let text = format_args!("{count} lines {e}");
+                if e.written() {
+                    messages::warn(text);
+                } else {
+                    messages::error(text);
+                }
             }
         }
         Stats::add(&stats.lines_read, count);

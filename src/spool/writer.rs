@@ -30,19 +30,20 @@ pub struct LineIn<'a> {
     pub truncated: bool,
 }
 
-/// Why an append did not go as it should, and whether its lines were written.
+/// Why an append did not go as it should, and whether its lines were written. Displayed
+/// to follow "N lines": `LOST, the spool cannot be written: spool ...: No space left on device`.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     /// Nothing of these lines was written (the disk failed or is full): they are lost.
-    #[error("{0}")]
+    #[error("LOST, the spool cannot be written: {0}")]
     NotWritten(SpoolError),
     /// The lines were written (they are sent as usual, and survive a crash of the process)
     /// but forcing them to disk failed: a crash of the machine may lose them.
-    #[error("written, but not synced to disk: {0}")]
+    #[error("spooled, but not synced to disk (a crash of the machine could lose them): {0}")]
     NotSynced(SpoolError),
     /// The lines were written and are sent as usual, but the next segment could not be
     /// started; the current one goes on growing and the next append tries again.
-    #[error("written, but no new segment could be started: {0}")]
+    #[error("spooled, but no new segment can be started (the current one grows on): {0}")]
     NotRotated(SpoolError),
 }
 
