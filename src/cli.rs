@@ -46,11 +46,18 @@ pub enum SpoolAction {
     Status,
     /// Check every checksum of every spool file; exit 1 if anything is damaged
     Verify,
-    /// Publish what no running logger holds, then exit (0 once all is acknowledged)
+    /// Publish what no running logger holds, each segment to the destination it records,
+    /// then exit (0 once all is acknowledged)
     Replay {
         /// Stop after this long, leaving the rest in the spool [default: no limit]
         #[arg(long, value_name = "DURATION")]
         timeout: Option<Dur>,
+        /// Send everything to this project instead of the one each segment records
+        #[arg(long, value_name = "ID")]
+        to_project: Option<String>,
+        /// Send everything to this topic instead of the one each segment records
+        #[arg(long, value_name = "NAME")]
+        to_topic: Option<String>,
     },
 }
 

@@ -10,6 +10,7 @@ use accesslog_pubsub::cli::{Cli, Command, SpoolAction};
 use accesslog_pubsub::cmd::{self, EXIT_USAGE};
 use accesslog_pubsub::config::{self, Sources};
 use accesslog_pubsub::messages;
+use accesslog_pubsub::publish::route::Redirect;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -44,9 +45,20 @@ fn main() -> ExitCode {
         Some(Command::Spool { action }) => match action {
             SpoolAction::Status => cmd::spool::execute_status(&config),
             SpoolAction::Verify => cmd::spool::execute_verify(&config),
-            SpoolAction::Replay { timeout } => {
-                cmd::spool::execute_replay(&config, timeout.map(|t| t.0))
-            }
+            SpoolAction::Replay {
+                timeout,
+                to_project,
+                to_topic,
+            } => cmd::spool::execute_replay(
+                &config,
+                &cmd::spool::Replay {
+                    timeout: timeout.map(|t| t.0),
+                    redirect: Redirect {
+                        project: to_project,
+                        topic: to_topic,
+                    },
+                },
+            ),
         },
     };
     result.unwrap_or_else(|e| {

@@ -18,7 +18,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use crate::clock;
 use crate::config::Config;
 use crate::messages::{self, Budget, Level, PerKind};
-use crate::spool::{FullPolicy, SpoolEvent, SpoolReader, SpoolStats};
+use crate::spool::{DEAD_LETTERS_FILE, FullPolicy, SpoolEvent, SpoolReader, SpoolStats};
 use crate::stats::{Snapshot, Stats};
 
 /// Spool event lines printed per [`NOTICE_PERIOD`] at most.
@@ -84,6 +84,12 @@ impl Reporter {
         }
         if let Some(error) = transient {
             trouble.push(format!("Pub/Sub unreachable or failing, retrying: {error}"));
+        }
+        let dead = now.dead_lettered - before.dead_lettered;
+        if dead > 0 {
+            trouble.push(format!(
+                "{dead} records refused by Pub/Sub as invalid, set aside in {DEAD_LETTERS_FILE}"
+            ));
         }
         let lost = now.spool_write_failures - before.spool_write_failures;
         if lost > 0 {

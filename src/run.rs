@@ -28,6 +28,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::messages::{self, PerKind};
 use crate::publish::connect::{self, ConnectError};
+use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
 use crate::shutdown::Shutdown;
@@ -48,6 +49,15 @@ pub enum RunError {
     Start(io::Error),
 }
 
+impl From<publish::Error> for RunError {
+    fn from(e: publish::Error) -> RunError {
+        match e {
+            publish::Error::Spool(e) => RunError::Spool(e),
+            publish::Error::Connect(e) => RunError::Connect(e),
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -64,7 +74,7 @@ pub fn run(
     shutdown: Shutdown,
 ) -> Result<Finish, RunError> {
     // Refuse a configuration without a topic before anything is spooled.
-    connect::topic_path(config)?;
+    let destination = connect::destination(config)?;
     let (writer, mut spool_reader) = spool::open(config.spool.clone(), config.stream_context())?;
     let stats = Arc::new(Stats::default());
     let (end_tx, give_up_at) = watch::channel(None);
@@ -89,7 +99,14 @@ pub fn run(
 
     let runtime = publish::runtime().map_err(RunError::Start)?;
     let outcome = runtime.block_on(async {
-        let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
+        let ctx = PublishContext::connect(
+            config,
+            Some(destination),
+            Redirect::default(),
+            Arc::clone(&stats),
+            give_up_at,
+        )
+        .await?;
         tokio::spawn(end_input_after_drain(
             shutdown,
             config.shutdown.drain_timeout,

@@ -22,6 +22,8 @@ pub struct Stats {
     pub publish_failures: AtomicU64,
     /// Records cut because their JSON would not fit in one Pub/Sub message.
     pub oversized: AtomicU64,
+    /// Records Pub/Sub refused for good, set aside in the dead-letter file.
+    pub dead_lettered: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -35,6 +37,7 @@ pub struct Snapshot {
     pub published: u64,
     pub publish_failures: u64,
     pub oversized: u64,
+    pub dead_lettered: u64,
 }
 
 impl Stats {
@@ -53,6 +56,7 @@ impl Stats {
             published: get(&self.published),
             publish_failures: get(&self.publish_failures),
             oversized: get(&self.oversized),
+            dead_lettered: get(&self.dead_lettered),
         }
     }
 }

@@ -208,9 +208,27 @@ fn spool_tools_on_a_spool_that_does_not_exist_yet() {
     );
     let verify = run(&["spool", "verify", "--spool-dir", spool], b"");
     assert!(verify.status.success());
+    let endpoint = "http://127.0.0.1:9";
+    let replay = run(
+        &[
+            "spool",
+            "replay",
+            "--spool-dir",
+            spool,
+            "--endpoint",
+            endpoint,
+        ],
+        b"",
+    );
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    assert!(
+        stderr(&replay).contains("replay: 0 records to publish"),
+        "{}",
+        stderr(&replay)
+    );
     assert!(
         !std::path::Path::new(spool).exists(),
-        "looking creates nothing"
+        "looking and replaying create nothing"
     );
 }
 

@@ -49,14 +49,14 @@ fn emulator_down() -> Option<Emulator> {
     Some(emulator)
 }
 
-/// Spools lines `range` with Pub/Sub unreachable: the logger exits after a short shutdown
-/// timeout, leaving them all in the spool (one segment per run).
-fn spool_offline(emulator: &Emulator, dir: &Path, range: std::ops::Range<usize>) {
+/// Spools lines `range` for `topic` with Pub/Sub unreachable: the logger exits after a short
+/// shutdown timeout, leaving them all in the spool (one segment per run).
+fn spool_offline(emulator: &Emulator, topic: &str, dir: &Path, range: std::ops::Range<usize>) {
     let n = range.len() as u64;
     let before = spooled_records(dir);
     let mut logger = start_logger(
         &emulator.host_port(),
-        "offline-topic",
+        topic,
         dir,
         &["--shutdown-timeout", "100ms"],
     );
@@ -290,8 +290,8 @@ fn damaged_spool_files_are_reported_set_aside_and_every_intact_record_is_sent() 
     };
     let spool = tempfile::tempdir().expect("spool dir");
     let dir = spool.path();
-    spool_offline(&emulator, dir, 0..1000);
-    spool_offline(&emulator, dir, 1000..2000);
+    spool_offline(&emulator, "damage-topic", dir, 0..1000);
+    spool_offline(&emulator, "damage-topic", dir, 1000..2000);
     let segs = segments(dir);
     assert_eq!(segs.len(), 2);
     // A torn tail: the last record of the first segment cut in half.
@@ -509,5 +509,75 @@ fn two_loggers_on_one_spool_at_once_deliver_both_inputs_once() {
         duplicates, 0,
         "none twice: nothing failed, so nothing was retried"
     );
+    assert_eq!(spooled_records(spool.path()), 0);
+}
+
+#[test]
+fn a_logger_of_another_topic_never_sends_a_dead_loggers_lines_and_replay_sends_them_home() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    for (topic, sub) in [("topica", "suba"), ("topicb", "subb")] {
+        emulator.create_topic(topic);
+        emulator.create_subscription(sub, topic);
+    }
+    let mut network = Proxy::new(emulator.port());
+    network.down();
+    let spool = tempfile::tempdir().expect("spool dir");
+    let dir = spool.path().to_str().expect("utf-8 path");
+    // Logger A: Pub/Sub unreachable, killed with 1,000 lines spooled.
+    let mut a = Guard::new(
+        logger_command(&network.host_port(), "topica", spool.path(), &[])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start logger A"),
+    );
+    a.0.as_mut()
+        .and_then(|c| c.stdin.as_mut())
+        .expect("stdin")
+        .write_all(&indexed_text(0..1000))
+        .expect("write lines");
+    wait_until("logger A to spool every line", || {
+        spooled_records(spool.path()) == 1000
+    });
+    a.kill9();
+
+    // Pub/Sub is back; logger B, of another topic, runs on the same spool.
+    network.up();
+    let mut b = start_logger(
+        &network.host_port(),
+        "topicb",
+        spool.path(),
+        &["--shutdown-timeout", "60s"],
+    );
+    b.stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(&indexed_text(1000..1100))
+        .expect("write lines");
+    let out = common::logger::finish(b);
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("projects/test/topics/topica") && stderr.contains("spool replay"),
+        "B says what it leaves, and what to do: {stderr}"
+    );
+    let status = run_tool(&["spool", "status", "--spool-dir", dir], &[]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("projects/test/topics/topica: 1000 records"),
+        "the backlog per destination: {text}"
+    );
+
+    // Replay needs no topic: each segment goes where it was meant to go.
+    let replay = run_tool(
+        &["spool", "replay", "--spool-dir", dir],
+        &[("PUBSUB_EMULATOR_HOST", &network.host_port())],
+    );
+    assert_success(&replay);
+    let (a_got, _) = indices(&emulator.pull_all("suba", 1000, PATIENCE));
+    assert_lines(&a_got, 0..1000, "topica gets all of A's lines");
+    let (b_got, _) = indices(&emulator.pull_all("subb", 100, PATIENCE));
+    assert_lines(&b_got, 1000..1100, "topicb gets B's lines and none of A's");
     assert_eq!(spooled_records(spool.path()), 0);
 }

@@ -248,3 +248,76 @@ fn a_missing_topic_is_one_clear_error_and_a_failing_exit_after_the_shutdown_time
         .count();
     assert_eq!(trouble_lines, 1, "the error is rate-limited: {stderr}");
 }
+
+#[test]
+fn records_pubsub_refuses_are_set_aside_and_every_other_record_is_published() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    // The topic's schema wants a numeric status: the records of lines that do not match
+    // the format have none, and Pub/Sub refuses any request that carries one of them.
+    let schema = serde_json::json!({
+        "type": "record",
+        "name": "Access",
+        "fields": [{ "name": "status", "type": "int" }]
+    });
+    emulator.create_topic_with_schema("strict-topic", &schema);
+    emulator.create_subscription("strict-sub", "strict-topic");
+    let spool = tempfile::tempdir().expect("spool dir");
+    let lines = sample_lines(1000);
+    let bad = lines.len() / 50;
+
+    let mut logger = start_logger(
+        &emulator.host_port(),
+        "strict-topic",
+        spool.path(),
+        &["--shutdown-timeout", "60s"],
+    );
+    write_lines(logger.stdin.as_mut().expect("stdin"), &lines);
+    let out = finish(logger);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "logger failed: {stderr}");
+    assert!(
+        stderr.contains("as invalid") && stderr.contains("dead-letters.jsonl"),
+        "the refusal is reported: {stderr}"
+    );
+
+    let pulled = emulator.pull_all("strict-sub", lines.len() - bad, PULL_TIMEOUT);
+    assert_eq!(pulled.len(), lines.len() - bad, "every good record, once");
+    assert!(
+        pulled.iter().all(|p| p.json().get("parse_error").is_none()),
+        "only good records arrive"
+    );
+    let letters = std::fs::read_to_string(spool.path().join("dead-letters.jsonl"))
+        .expect("the dead-letter file");
+    let refused: Vec<Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a dead letter is JSON"))
+        .collect();
+    assert_eq!(refused.len(), bad, "exactly the bad records are set aside");
+    let mut all_ids = ids(&pulled);
+    for letter in &refused {
+        let record: Value =
+            serde_json::from_str(letter["data"].as_str().expect("data")).expect("a record");
+        assert!(record.get("parse_error").is_some(), "{letter}");
+        assert_eq!(letter["id"], record["id"]);
+        assert_eq!(letter["topic"], "projects/test/topics/strict-topic");
+        all_ids.insert(record["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(
+        all_ids.len(),
+        lines.len(),
+        "every line is either published or set aside"
+    );
+    let status = Command::new(binary())
+        .args(["spool", "status", "--spool-dir"])
+        .arg(spool.path())
+        .output()
+        .expect("spool status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("records not yet published: 0")
+            && text.contains(&format!("records refused by Pub/Sub, set aside: {bad} in")),
+        "{text}"
+    );
+}

@@ -5,10 +5,12 @@
 //!   while loggers run.
 //! - `verify` reads every byte and checks every checksum (also safe while loggers run; a
 //!   live segment's last record being written is not counted as damage). Exit 1 on damage.
-//! - `replay` takes over every segment no running logger holds (as a new logger would),
-//!   publishes it and exits: 0 once everything is acknowledged, 1 when stopped (SIGINT,
-//!   SIGTERM or `--timeout`) with records left, which stay in the spool. On a terminal it
-//!   draws a progress bar on stderr.
+//! - `replay` opens the spool to send only (it creates nothing), takes over every segment no
+//!   running logger holds and sends each to the destination it records (those that record
+//!   none, to the configured one; `--to-project`/`--to-topic` move them all on purpose),
+//!   then exits: 0 once everything it took is acknowledged, 1 when stopped (SIGINT, SIGTERM
+//!   or `--timeout`) with records left, which stay in the spool. On a terminal it draws a
+//!   progress bar on stderr.
 
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
@@ -23,11 +25,15 @@ use tokio::sync::watch;
 
 use crate::clock;
 use crate::config::Config;
+use crate::destination::Destination;
 use crate::messages;
-use crate::publish::connect::{self, ConnectError};
+use crate::publish::connect::ConnectError;
+use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
 use crate::shutdown;
-use crate::spool::{self, AckCheck, SpoolError, SpoolStatus, VerifyReport};
+use crate::spool::{
+    self, AckCheck, Adopt, DEAD_LETTERS_FILE, SpoolError, SpoolStatus, StreamKind, VerifyReport,
+};
 use crate::stats::Stats;
 
 /// How often the progress bar is redrawn.
@@ -65,14 +71,20 @@ pub fn execute_verify(config: &Config) -> Result<ExitCode, super::Error> {
 }
 
 /// `spool replay`: exit 1 when stopped with records left.
-pub fn execute_replay(
-    config: &Config,
-    timeout: Option<Duration>,
-) -> Result<ExitCode, super::Error> {
-    match replay(config, timeout) {
+pub fn execute_replay(config: &Config, how: &Replay) -> Result<ExitCode, super::Error> {
+    match replay(config, how) {
         Ok(ReplayEnd::Done) => Ok(ExitCode::SUCCESS),
         Ok(ReplayEnd::Stopped { .. }) => Ok(ExitCode::FAILURE),
         Err(e) => Err(command_error(e)),
+    }
+}
+
+impl From<publish::Error> for SpoolCommandError {
+    fn from(e: publish::Error) -> SpoolCommandError {
+        match e {
+            publish::Error::Spool(e) => SpoolCommandError::Spool(e),
+            publish::Error::Connect(e) => SpoolCommandError::Connect(e),
+        }
     }
 }
 
@@ -90,7 +102,14 @@ fn command_error(e: SpoolCommandError) -> super::Error {
 pub fn status(config: &Config, out: &mut impl Write) -> Result<(), SpoolCommandError> {
     let dir = &config.spool.dir;
     let text = if dir.exists() {
-        describe_status(dir, &spool::status(dir)?, config.spool.max_bytes)
+        let dead_letters = count_lines(&dir.join(DEAD_LETTERS_FILE))
+            .map_err(|e| SpoolError::io(&dir.join(DEAD_LETTERS_FILE), "cannot read", e))?;
+        describe_status(
+            dir,
+            &spool::status(dir)?,
+            config.spool.max_bytes,
+            dead_letters,
+        )
     } else {
         format!(
             "spool {}: does not exist yet; nothing spooled\n",
@@ -107,8 +126,25 @@ fn write_out(out: &mut impl Write, text: &str) -> Result<(), SpoolCommandError> 
         .map_err(SpoolCommandError::Output)
 }
 
+/// The lines of a file; 0 if it does not exist.
+fn count_lines(path: &Path) -> io::Result<u64> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    let mut lines = 0;
+    loop {
+        match io::Read::read(&mut file, &mut buf)? {
+            0 => return Ok(lines),
+            n => lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64,
+        }
+    }
+}
+
 /// The text `spool status` prints.
-fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64) -> String {
+fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64, dead_letters: u64) -> String {
     let mut text = String::new();
     let in_use = status.segments.iter().filter(|s| s.in_use).count();
     let damaged_headers = status.segments.iter().filter(|s| !s.header_ok).count();
@@ -138,6 +174,13 @@ fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64) -> String {
             String::new()
         }
     );
+    for (route, (records, segments, held)) in by_destination(status) {
+        let _ = writeln!(
+            text,
+            "    {route}: {records} records in {segments} segment files ({held} held by a running \
+             logger)"
+        );
+    }
     let _ = writeln!(
         text,
         "  files set aside as damaged: {}",
@@ -146,7 +189,27 @@ fn describe_status(dir: &Path, status: &SpoolStatus, max_bytes: u64) -> String {
     for path in &status.set_aside {
         let _ = writeln!(text, "    {}", path.display());
     }
+    if dead_letters > 0 {
+        let _ = writeln!(
+            text,
+            "  records refused by Pub/Sub, set aside: {dead_letters} in {}",
+            dir.join(DEAD_LETTERS_FILE).display()
+        );
+    }
     text
+}
+
+/// Records, segment files and those held by a running logger, per destination (as each
+/// header says it).
+fn by_destination(status: &SpoolStatus) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for s in &status.segments {
+        let (records, segments, held) = out.entry(s.info.route.to_string()).or_insert((0, 0, 0));
+        *records += s.records;
+        *segments += 1;
+        *held += u64::from(s.in_use);
+    }
+    out
 }
 
 /// `spool verify`: checks every checksum; `Ok(true)` when nothing is damaged.
@@ -236,39 +299,78 @@ pub enum ReplayEnd {
     Stopped { left: u64 },
 }
 
-/// `spool replay`: publishes every record no running logger holds, then exits.
-pub fn replay(config: &Config, timeout: Option<Duration>) -> Result<ReplayEnd, SpoolCommandError> {
-    // Refuse a configuration without a topic before touching the spool.
-    connect::topic_path(config)?;
+/// How `spool replay` was asked to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replay {
+    /// Stop after this long.
+    pub timeout: Option<Duration>,
+    /// Send everything to this project and topic instead of the recorded ones.
+    pub redirect: Redirect,
+}
+
+/// `spool replay`: publishes every record no running logger holds, each to its destination,
+/// then exits.
+pub fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, SpoolCommandError> {
+    // Segments that record no destination go to the configured one, or to the one the
+    // redirect names in full.
+    let fallback = Destination::from_config(config).or_else(|| {
+        let (project, topic) = (how.redirect.project.clone()?, how.redirect.topic.clone()?);
+        Some(Destination {
+            project,
+            topic,
+            attributes: config.publish.attributes.iter().cloned().collect(),
+            attribute_fields: config.publish.attribute_fields.clone(),
+            ordering_key_field: config.publish.ordering_key_field.clone(),
+        })
+    });
+    let adopt = Adopt::every(StreamKind::AccessLog, fallback.is_some());
     let mut shutdown = shutdown::listen().map_err(SpoolCommandError::Start)?;
-    let held_elsewhere = if config.spool.dir.exists() {
-        spool::status(&config.spool.dir)?
-            .segments
-            .iter()
-            .filter(|s| s.in_use)
-            .map(|s| s.records)
-            .sum()
-    } else {
-        0
-    };
-    let (writer, mut spool_reader) = spool::open(config.spool.clone(), config.stream_context())?;
-    writer.close()?;
-    let total = spool_reader.stats().records;
     let dir = config.spool.dir.display();
+    let (mut held_elsewhere, mut left) = (0, 0);
+    if config.spool.dir.exists() {
+        for s in spool::status(&config.spool.dir)?.segments {
+            if s.in_use {
+                held_elsewhere += s.records;
+            } else if !adopt.takes(&s.info) {
+                left += s.records;
+            }
+        }
+    }
+    let mut spool_reader = spool::open_to_send(config.spool.clone(), adopt)?;
+    let total = spool_reader.stats().records;
+    let mut also = Vec::new();
+    if held_elsewhere > 0 {
+        also.push(format!(
+            "{held_elsewhere} more are held by a running logger, which sends them"
+        ));
+    }
+    if left > 0 {
+        also.push(format!(
+            "{left} more are left: segments this version cannot send, or that record no \
+             destination while none is configured (--project, --topic)"
+        ));
+    }
     messages::note(format_args!(
         "replay: {total} records to publish from {dir}{}",
-        if held_elsewhere > 0 {
-            format!(" ({held_elsewhere} more are held by a running logger, which sends them)")
-        } else {
+        if also.is_empty() {
             String::new()
+        } else {
+            format!(" ({})", also.join("; "))
         }
     ));
     let stats = Arc::new(Stats::default());
-    let (give_up_tx, give_up_at) = watch::channel(timeout.map(|t| Instant::now() + t));
+    let (give_up_tx, give_up_at) = watch::channel(how.timeout.map(|t| Instant::now() + t));
     let runtime = publish::runtime().map_err(SpoolCommandError::Start)?;
     let started = Instant::now();
     let outcome = runtime.block_on(async {
-        let ctx = PublishContext::connect(config, Arc::clone(&stats), give_up_at).await?;
+        let ctx = PublishContext::connect(
+            config,
+            fallback,
+            how.redirect.clone(),
+            Arc::clone(&stats),
+            give_up_at,
+        )
+        .await?;
         tokio::spawn(async move {
             shutdown.requested().await;
             give_up_tx.send_replace(Some(Instant::now()));
@@ -381,7 +483,7 @@ mod tests {
             oldest_received_at_us: Some(now - 90_000_000),
             set_aside: vec![PathBuf::from("/s/b.seg.damaged")],
         };
-        let text = describe_status(Path::new("/s"), &status, 8192);
+        let text = describe_status(Path::new("/s"), &status, 8192, 3);
         assert!(text.contains("records not yet published: 42"), "{text}");
         assert!(
             text.contains("bytes on disk: 4096 (50.0% of spool_max_bytes 8192)"),
@@ -394,6 +496,17 @@ mod tests {
         );
         assert!(
             text.contains("files set aside as damaged: 1\n    /s/b.seg.damaged"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "    not recorded (older version or damaged header): 42 records in 1 segment \
+                 files (1 held by a running logger)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("records refused by Pub/Sub, set aside: 3 in /s/dead-letters.jsonl"),
             "{text}"
         );
     }

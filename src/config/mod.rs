@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::logformat::LogFormat;
 use crate::destination::Destination;
+use crate::logformat::LogFormat;
 use crate::spool::{SpoolOptions, StreamContext, StreamKind};
 pub use settings::{Dur, FsyncSetting, FullPolicySetting, KeyValue, Settings, Size};
 pub use validate::MAX_ATTRIBUTE_VALUE_BYTES;

@@ -23,6 +23,7 @@ use google_cloud_pubsub::retry_policy::RetryableErrors;
 use thiserror::Error;
 
 use crate::config::{Config, Endpoint};
+use crate::destination::Destination;
 
 /// How long one publish RPC attempt may take before it is abandoned and retried.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,18 +84,27 @@ impl RetryPolicy for RetryTransientForever {
     }
 }
 
-/// `projects/{project}/topics/{topic}` from the configuration.
-pub fn topic_path(config: &Config) -> Result<String, ConnectError> {
-    match (&config.publish.project, &config.publish.topic) {
-        (Some(project), Some(topic)) => Ok(format!("projects/{project}/topics/{topic}")),
-        _ => Err(ConnectError::MissingTopic),
-    }
+/// The destination the configuration names, which the piped logger needs.
+pub fn destination(config: &Config) -> Result<Destination, ConnectError> {
+    Destination::from_config(config).ok_or(ConnectError::MissingTopic)
 }
 
-/// Builds the publisher client. Does no I/O towards Pub/Sub; needs a running tokio runtime.
+/// How a client groups messages into requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Batching {
+    /// By the configured thresholds.
+    Configured,
+    /// One message per request, so Pub/Sub's verdict on a request is its verdict on that
+    /// message.
+    OnePerRequest,
+}
+
+/// Builds a publisher client for `topic` (a topic path). Does no I/O towards Pub/Sub; needs
+/// a running tokio runtime.
 pub async fn publisher(
     config: &Config,
     topic: &str,
+    batching: Batching,
     seen: Arc<TransientErrors>,
 ) -> Result<Publisher, ConnectError> {
     let backoff = ExponentialBackoffBuilder::new()
@@ -102,8 +112,12 @@ pub async fn publisher(
         .with_maximum_delay(BACKOFF_MAX)
         .with_scaling(4.0)
         .clamp();
+    let count = match batching {
+        Batching::Configured => config.publish.batch_max_messages,
+        Batching::OnePerRequest => 1,
+    };
     let mut builder = Publisher::builder(topic)
-        .set_message_count_threshold(config.publish.batch_max_messages)
+        .set_message_count_threshold(count)
         .set_byte_threshold(config.publish.batch_max_bytes)
         .set_delay_threshold(config.publish.batch_max_delay)
         .with_retry_policy(RetryTransientForever { seen })

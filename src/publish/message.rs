@@ -1,21 +1,23 @@
-//! Spooled lines -> Pub/Sub messages: the JSON record as data, the configured attributes,
+//! Spooled lines -> Pub/Sub messages: the JSON record as data, the destination's attributes,
 //! the optional ordering key, all within Pub/Sub's limits.
 //!
 //! Lines are parsed here, on the way out of the spool, with the LogFormat and host recorded
-//! in their segment's header, so a configuration reload only applies to lines read after it.
-//! The JSON of a whole batch is written into one buffer; each message's data is a slice of it.
+//! in their segment's header, and shaped for the destination their segment records (its
+//! static attributes, attribute fields and ordering key field), so a configuration reload
+//! only applies to lines read after it. The JSON of a whole batch is written into one
+//! buffer; each message's data is a slice of it.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use google_cloud_pubsub::model::Message;
 
 use crate::config::{Config, MAX_ATTRIBUTE_VALUE_BYTES};
+use crate::destination::Destination;
 use crate::logformat::LogFormat;
 use crate::messages;
 use crate::record::{Encoder, LineMeta, RecordId};
-use crate::spool::{Batch, SegmentInfo};
+use crate::spool::{Batch, Route, SegmentInfo};
 use crate::stats::Stats;
 
 /// Largest message data sent: Pub/Sub takes 10 MB per message and per request, and the
@@ -27,25 +29,21 @@ const OVERSIZED_LINE_CUT: usize = MAX_DATA_BYTES / 16;
 /// Pub/Sub's limit on an ordering key.
 const MAX_ORDERING_KEY_BYTES: usize = 1024;
 
-/// An encoder for one (format, host) and where the attribute fields are in its records.
+/// An encoder for one (format, host) and where a destination's attribute fields and
+/// ordering key field are in its records.
 struct Shape {
     encoder: Encoder,
     attribute_fields: Vec<(String, usize)>,
     ordering_field: Option<usize>,
 }
 
-/// Builds messages for batches from any segment.
-pub struct MessageBuilder {
-    statics: Vec<(String, String)>,
-    settings: ShapeSettings,
-    shapes: HashMap<(String, String), Shape>,
-}
+/// What a [`Shape`] is made for: format, host, attribute fields, ordering key field.
+type ShapeKey = (String, String, Vec<String>, Option<String>);
 
-/// What every [`Shape`] is made from besides its segment's format and host.
-struct ShapeSettings {
-    attribute_fields: Vec<String>,
-    ordering_key_field: Option<String>,
-    /// Used for segments whose recorded format and host are unusable.
+/// Builds messages for batches from any segment, for any destination.
+pub struct MessageBuilder {
+    shapes: HashMap<ShapeKey, Shape>,
+    /// Used for segments whose recorded format and host are unusable or unconfigured.
     fallback_format: LogFormat,
     fallback_host: String,
 }
@@ -53,27 +51,24 @@ struct ShapeSettings {
 impl MessageBuilder {
     pub fn new(config: &Config) -> MessageBuilder {
         MessageBuilder {
-            statics: config.publish.attributes.clone(),
-            settings: ShapeSettings {
-                attribute_fields: config.publish.attribute_fields.clone(),
-                ordering_key_field: config.publish.ordering_key_field.clone(),
-                fallback_format: config.input.format.clone(),
-                fallback_host: config.input.host.clone(),
-            },
             shapes: HashMap::new(),
+            fallback_format: config.input.format.clone(),
+            fallback_host: config.input.host.clone(),
         }
     }
 
-    /// The messages for records `indices` of `batch`, each with its index. Parse errors and
-    /// oversized records are counted when `first_send`.
+    /// The messages for records `indices` of `batch`, shaped for `destination`, each with
+    /// its index. Parse errors and oversized records are counted when `first_send`.
     pub fn build(
         &mut self,
         batch: &Batch,
+        destination: &Destination,
         indices: &[u32],
         first_send: bool,
         stats: &Stats,
     ) -> Vec<(u32, Message)> {
-        let shape = shape_for(&mut self.shapes, &self.settings, &batch.stream);
+        let shape = self.shape(&batch.stream, destination);
+        let statics = &destination.attributes;
         let mut json = Vec::with_capacity(batch.data.len() * 2 + indices.len() * 256);
         let mut parts = Vec::with_capacity(indices.len());
         for &index in indices {
@@ -102,7 +97,7 @@ impl MessageBuilder {
             if first_send && !parsed {
                 Stats::add(&stats.parse_errors, 1);
             }
-            let attributes = attributes(&self.statics, shape);
+            let attributes = attributes(statics, shape);
             let ordering_key = shape
                 .ordering_field
                 .and_then(|f| shape.encoder.value(f))
@@ -126,12 +121,63 @@ impl MessageBuilder {
     }
 }
 
-/// The static attributes plus the configured fields of the record just encoded.
-fn attributes(statics: &[(String, String)], shape: &Shape) -> Vec<(String, String)> {
+impl MessageBuilder {
+    /// The encoder for a segment's format and host, with a destination's fields found in
+    /// it. A segment whose header was damaged has neither, an unconfigured one no usable
+    /// format: their lines are parsed with the configured ones.
+    fn shape(&mut self, segment: &SegmentInfo, destination: &Destination) -> &mut Shape {
+        let format = match segment.route {
+            Route::Unconfigured => "",
+            _ => segment.format.as_str(),
+        };
+        let key = (
+            format.to_string(),
+            segment.host.clone(),
+            destination.attribute_fields.clone(),
+            destination.ordering_key_field.clone(),
+        );
+        let (fallback, fallback_host) = (&self.fallback_format, &self.fallback_host);
+        self.shapes.entry(key).or_insert_with(|| {
+            let format = match LogFormat::new(format) {
+                Ok(format) => format,
+                Err(_) if format.is_empty() => fallback.clone(),
+                Err(e) => {
+                    messages::warn(format_args!(
+                        "spooled lines were read with a LogFormat this version refuses ({e}); \
+                         parsing them with the configured format instead"
+                    ));
+                    fallback.clone()
+                }
+            };
+            let host = if segment.host.is_empty() {
+                fallback_host
+            } else {
+                &segment.host
+            };
+            let encoder = Encoder::new(format, host);
+            let attribute_fields = (destination.attribute_fields.iter())
+                .filter_map(|name| encoder.column_index(name).map(|i| (name.clone(), i)))
+                .collect();
+            let ordering_field =
+                (destination.ordering_key_field.as_deref()).and_then(|n| encoder.column_index(n));
+            Shape {
+                encoder,
+                attribute_fields,
+                ordering_field,
+            }
+        })
+    }
+}
+
+/// The static attributes plus the destination's fields of the record just encoded.
+fn attributes(statics: &BTreeMap<String, String>, shape: &Shape) -> Vec<(String, String)> {
     if statics.is_empty() && shape.attribute_fields.is_empty() {
         return Vec::new();
     }
-    let mut attributes = statics.to_vec();
+    let mut attributes: Vec<(String, String)> = statics
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (name, column) in &shape.attribute_fields {
         if let Some(value) = shape.encoder.value(*column) {
             let value = cut_at_char(value, MAX_ATTRIBUTE_VALUE_BYTES);
@@ -141,59 +187,9 @@ fn attributes(statics: &[(String, String)], shape: &Shape) -> Vec<(String, Strin
     attributes
 }
 
-/// The encoder for a segment's format and host. A segment whose header was damaged has
-/// neither: its lines are parsed with the configured ones.
-fn shape_for<'a>(
-    shapes: &'a mut HashMap<(String, String), Shape>,
-    settings: &ShapeSettings,
-    segment: &Arc<SegmentInfo>,
-) -> &'a mut Shape {
-    let key = (segment.format.clone(), segment.host.clone());
-    let fallback = &settings.fallback_format;
-    let fallback_host = &settings.fallback_host;
-    let fields = &settings.attribute_fields;
-    let ordering = &settings.ordering_key_field;
-    shapes.entry(key).or_insert_with(|| {
-        let format = match LogFormat::new(&segment.format) {
-            Ok(format) => format,
-            Err(_) if segment.format.is_empty() => fallback.clone(),
-            Err(e) => {
-                messages::warn(format_args!(
-                    "spooled lines were read with a LogFormat this version refuses ({e}); \
-                     parsing them with the configured format instead"
-                ));
-                fallback.clone()
-            }
-        };
-        let host = if segment.host.is_empty() {
-            fallback_host
-        } else {
-            &segment.host
-        };
-        let encoder = Encoder::new(format, host);
-        let attribute_fields = fields
-            .iter()
-            .filter_map(|name| encoder.column_index(name).map(|i| (name.clone(), i)))
-            .collect();
-        let ordering_field = ordering.as_deref().and_then(|n| encoder.column_index(n));
-        Shape {
-            encoder,
-            attribute_fields,
-            ordering_field,
-        }
-    })
-}
-
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
 fn cut_at_char(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(max)]
 }
 
 #[cfg(test)]

@@ -1,45 +1,65 @@
 //! The publish loop: batches out of the spool -> Pub/Sub -> acknowledged back to the spool.
 //!
 //! - One spool batch (at most `batch_max_messages` records, all from one segment) is encoded
-//!   into messages and handed to the `google-cloud-pubsub` publisher, which groups them into
-//!   requests by the same thresholds. Several batches are in flight at once, up to
-//!   `max_in_flight` messages, which bounds memory however slow Pub/Sub is.
-//! - A batch is acknowledged to the spool only when every one of its messages was accepted
-//!   by Pub/Sub (each message's own future resolved to a message id). Nothing is deleted on
-//!   `flush()` or on a guess.
+//!   into messages for the destination its segment records ([`route`]) and handed to that
+//!   topic's `google-cloud-pubsub` publisher (one per topic, made when first needed), which
+//!   groups them into requests by the same thresholds. Several batches are in flight at
+//!   once, up to `max_in_flight` messages, which bounds memory however slow Pub/Sub is.
+//! - A batch is acknowledged to the spool only when every one of its records was accepted
+//!   by Pub/Sub (each message's own future resolved to a message id) or set aside as a
+//!   dead letter. Nothing is deleted on `flush()` or on a guess.
 //! - Transient errors are retried inside the client, forever (see [`connect`]). Permanent
 //!   ones (topic missing, permission denied, ...) come back here: the failed records stay in
 //!   memory, are sent again after a backoff of 1 s doubling up to 10 s, and the trouble is
-//!   reported on stderr, one line per kind per 30 s (see [`trouble`]).
+//!   reported on stderr, one line per kind and topic per 30 s (see [`trouble`]).
+//! - A record refused as INVALID_ARGUMENT may only share a request with a bad one (Pub/Sub
+//!   refuses a whole request for one bad message, e.g. one its topic's schema rejects), so
+//!   it is sent again at once, alone in its request. Refused alone, it can never be
+//!   accepted: it is appended to the dead-letter file ([`dead_letter`]), counted, reported,
+//!   and acknowledged like a published record, so it never blocks the rest. If the file
+//!   cannot be written, the record is kept and tried again later instead.
 //! - What the spool reports (segments adopted from a dead process, damage cut off or set
-//!   aside, records dropped because it is full) goes to stderr within a second, rate-limited
-//!   (see [`Notices`]).
+//!   aside, records dropped because it is full, orphans left for another destination) goes
+//!   to stderr within a second, rate-limited (see [`Notices`]).
 //! - The loop ends when the spool is closed and drained and every batch acknowledged, or at
 //!   the moment the caller gives up at (for the logger `shutdown_timeout` after the input
 //!   ended). Whatever is not acknowledged then stays in the spool for the next run.
+//!
+//! The sends are futures polled by the loop itself (no task is spawned per batch), so the
+//! result of every send comes back to its batch.
 
 pub mod connect;
+pub mod dead_letter;
 pub mod message;
+pub mod route;
 pub mod trouble;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use google_cloud_pubsub::client::Publisher;
 use google_cloud_pubsub::error::PublishError;
+use google_cloud_pubsub::model::Message;
+use thiserror::Error;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::Config;
+use crate::destination::Destination;
 use crate::messages::{self, PerKind};
+use crate::record::RecordId;
 use crate::report::{Notices, Reporter};
 use crate::spool::{Batch, SpoolError, SpoolReader};
 use crate::stats::Stats;
-use connect::{ConnectError, TransientErrors};
+use connect::{Batching, ConnectError, TransientErrors};
+use dead_letter::{DeadLetters, Letter};
 use message::MessageBuilder;
+use route::{Redirect, Routes};
 use trouble::Kind;
 
 /// Backoff before records refused permanently are sent again.
@@ -53,16 +73,25 @@ const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 /// How the publish loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Input ended and every record read was acknowledged by Pub/Sub.
+    /// Input ended and every record read was acknowledged by Pub/Sub (or set aside as a
+    /// dead letter).
     AllPublished,
     /// The shutdown deadline passed with records not acknowledged (they stay in the spool).
     DeadlinePassed,
 }
 
+/// Why the publish loop stopped before its end.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+}
+
 /// What the publish loop needs from the rest of the program.
 pub struct PublishContext {
-    pub client: Publisher,
-    pub topic: String,
+    pub routes: Routes,
     pub stats: Arc<Stats>,
     pub transient: Arc<TransientErrors>,
     /// Becomes `Some(when)` once there is a moment to give up at: the logger sets it to
@@ -81,19 +110,25 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 impl PublishContext {
-    /// Builds the client for the configured topic (no I/O towards Pub/Sub yet; needs a
-    /// running tokio runtime).
+    /// Sends segments to their recorded destinations, those without one to `fallback`, all
+    /// through `redirect`. The fallback's client is made now, so a bad credentials file is
+    /// refused at once (no I/O towards Pub/Sub yet; needs a running tokio runtime).
     pub async fn connect(
         config: &Config,
+        fallback: Option<Destination>,
+        redirect: Redirect,
         stats: Arc<Stats>,
         give_up_at: watch::Receiver<Option<std::time::Instant>>,
     ) -> Result<PublishContext, ConnectError> {
-        let topic = connect::topic_path(config)?;
         let transient = Arc::new(TransientErrors::default());
-        let client = connect::publisher(config, &topic, Arc::clone(&transient)).await?;
+        let mut routes = Routes::new(fallback.clone(), redirect.clone(), Arc::clone(&transient));
+        if let Some(fallback) = fallback {
+            routes
+                .client(config, &redirect.apply(fallback), Batching::Configured)
+                .await?;
+        }
         Ok(PublishContext {
-            client,
-            topic,
+            routes,
             stats,
             transient,
             give_up_at,
@@ -104,7 +139,11 @@ impl PublishContext {
 /// A batch handed out by the spool and not yet acknowledged.
 struct InFlight {
     batch: Batch,
-    /// Records whose last send failed, waiting to be sent again.
+    destination: Arc<Destination>,
+    topic: String,
+    /// Sends of (part of) the batch whose results are not back yet.
+    sending: u32,
+    /// Records whose last send failed, waiting to be sent again after a backoff.
     failed: Vec<u32>,
     attempts: u32,
 }
@@ -112,9 +151,14 @@ struct InFlight {
 /// The result of one send of (part of) a batch.
 struct Sent {
     key: u64,
+    /// Each message was alone in its request.
+    alone: bool,
     sent: usize,
     failed: Vec<(u32, PublishError)>,
 }
+
+/// The sends whose results are awaited.
+type Sending = FuturesUnordered<BoxFuture<'static, Sent>>;
 
 /// Publishes everything the spool hands out until it is closed and drained, or until the
 /// shutdown deadline.
@@ -122,11 +166,12 @@ pub async fn run(
     spool: &mut SpoolReader,
     config: &Config,
     mut ctx: PublishContext,
-) -> Result<Outcome, SpoolError> {
+) -> Result<Outcome, Error> {
     let mut builder = MessageBuilder::new(config);
+    let mut dead = DeadLetters::new(&config.spool.dir);
     let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
     let mut in_flight_records = 0usize;
-    let mut tasks: JoinSet<Sent> = JoinSet::new();
+    let mut sending: Sending = FuturesUnordered::new();
     let mut resends: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut limit = PerKind::new(trouble::REPEAT_AFTER);
     let mut reporter = Reporter::new(config.report.interval);
@@ -151,54 +196,109 @@ pub async fn run(
             !source_done && in_flight_records + batch_records <= config.publish.max_in_flight;
         let next_resend = resends.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
-            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                let Ok(sent) = joined else { continue };
+            Some(sent) = sending.next(), if !sending.is_empty() => {
                 let Some(entry) = in_flight.get_mut(&sent.key) else { continue };
-                let ok = sent.sent - sent.failed.len();
-                Stats::add(&ctx.stats.published, ok as u64);
-                if sent.failed.is_empty() {
+                entry.sending -= 1;
+                Stats::add(&ctx.stats.published, (sent.sent - sent.failed.len()) as u64);
+                Stats::add(&ctx.stats.publish_failures, sent.failed.len() as u64);
+                let mut suspects = Vec::new();
+                let mut refused = Vec::new();
+                let mut retry = Vec::new();
+                for (index, error) in sent.failed {
+                    match (trouble::refused(&error), sent.alone) {
+                        (true, false) => suspects.push(index),
+                        (true, true) => refused.push((index, error)),
+                        (false, _) => retry.push((index, error)),
+                    }
+                }
+                if !suspects.is_empty() {
+                    let messages = builder.build(
+                        &entry.batch, &entry.destination, &suspects, false, &ctx.stats,
+                    );
+                    let client = ctx
+                        .routes
+                        .client(config, &entry.destination, Batching::OnePerRequest)
+                        .await?;
+                    resume_ordering_keys(&client, &messages);
+                    sending.push(send(&client, sent.key, true, messages));
+                    entry.sending += 1;
+                }
+                if !refused.is_empty() {
+                    let say = limit.allow((Kind::Rejected, entry.topic.clone()), std::time::Instant::now());
+                    if let Err(kept) = set_aside(entry, refused, &mut builder, &mut dead, &ctx.stats, say) {
+                        retry.extend(kept);
+                    }
+                }
+                if let Some((_, first)) = retry.first() {
+                    let kind = trouble::classify(first);
+                    if kind != Kind::Shutdown
+                        && kind != Kind::OrderingKeyPaused
+                        && limit.allow((kind, entry.topic.clone()), std::time::Instant::now())
+                    {
+                        messages::warn(trouble::describe(kind, first, &entry.topic, retry.len()));
+                    }
+                    let was_waiting = !entry.failed.is_empty();
+                    entry.failed.extend(retry.into_iter().map(|(i, _)| i));
+                    if !was_waiting {
+                        entry.attempts += 1;
+                        let backoff = RESEND_INITIAL
+                            .saturating_mul(1 << (entry.attempts - 1).min(8))
+                            .min(RESEND_MAX);
+                        resends.push(Reverse((Instant::now() + backoff, sent.key)));
+                    }
+                }
+                if entry.sending == 0 && entry.failed.is_empty() {
                     in_flight_records -= entry.batch.records.len();
                     if let Some(done) = in_flight.remove(&sent.key) {
                         spool.ack(done.batch.ticket);
                     }
-                    continue;
                 }
-                Stats::add(&ctx.stats.publish_failures, sent.failed.len() as u64);
-                let (_, first) = &sent.failed[0];
-                let kind = trouble::classify(first);
-                if kind != Kind::Shutdown
-                    && kind != Kind::OrderingKeyPaused
-                    && limit.allow(kind, std::time::Instant::now())
-                {
-                    messages::warn(trouble::describe(kind, first, &ctx.topic, sent.failed.len()));
-                }
-                entry.failed = sent.failed.into_iter().map(|(i, _)| i).collect();
-                entry.attempts += 1;
-                let backoff = RESEND_INITIAL
-                    .saturating_mul(1 << (entry.attempts - 1).min(8))
-                    .min(RESEND_MAX);
-                resends.push(Reverse((Instant::now() + backoff, sent.key)));
             }
             _ = sleep_until(next_resend.unwrap_or(far_future)), if next_resend.is_some() => {
                 let Some(Reverse((_, key))) = resends.pop() else { continue };
                 let Some(entry) = in_flight.get_mut(&key) else { continue };
                 let failed = std::mem::take(&mut entry.failed);
-                let messages = builder.build(&entry.batch, &failed, false, &ctx.stats);
-                resume_ordering_keys(&ctx.client, &messages);
-                send(&mut tasks, &ctx.client, key, messages);
+                let messages =
+                    builder.build(&entry.batch, &entry.destination, &failed, false, &ctx.stats);
+                let client = ctx
+                    .routes
+                    .client(config, &entry.destination, Batching::Configured)
+                    .await?;
+                resume_ordering_keys(&client, &messages);
+                sending.push(send(&client, key, false, messages));
+                entry.sending += 1;
             }
             next = spool.next_batch(batch_records, BATCH_LINE_BYTES), if can_take => {
                 let Some(batch) = next? else {
                     source_done = true;
                     continue;
                 };
+                let Some(destination) = ctx.routes.destination(&batch.stream) else {
+                    messages::warn(format_args!(
+                        "spool: {} records of stream {:016x} have no destination to go to \
+                         ({}); left in the spool",
+                        batch.len(),
+                        batch.stream.stream,
+                        batch.stream.route
+                    ));
+                    spool.abandon(batch);
+                    continue;
+                };
                 let key = next_key;
                 next_key += 1;
                 let all: Vec<u32> = (0..batch.records.len() as u32).collect();
-                let messages = builder.build(&batch, &all, true, &ctx.stats);
+                let messages = builder.build(&batch, &destination, &all, true, &ctx.stats);
+                let client = ctx.routes.client(config, &destination, Batching::Configured).await?;
                 in_flight_records += batch.records.len();
-                send(&mut tasks, &ctx.client, key, messages);
-                in_flight.insert(key, InFlight { batch, failed: Vec::new(), attempts: 0 });
+                sending.push(send(&client, key, false, messages));
+                in_flight.insert(key, InFlight {
+                    batch,
+                    topic: destination.topic_path(),
+                    destination,
+                    sending: 1,
+                    failed: Vec::new(),
+                    attempts: 0,
+                });
             }
             changed = ctx.give_up_at.changed(), if give_up_at.is_none() => {
                 if changed.is_err() {
@@ -208,9 +308,11 @@ pub async fn run(
             }
             _ = sleep_until(give_up_at.unwrap_or(far_future)), if give_up_at.is_some() => {
                 if let Some(error) = ctx.transient.since(started.into_std()) {
+                    let topics: BTreeSet<&str> =
+                        in_flight.values().map(|e| e.topic.as_str()).collect();
                     messages::warn(format_args!(
                         "giving up for now on {}; the last error: {error}",
-                        ctx.topic
+                        topics.into_iter().collect::<Vec<_>>().join(", ")
                     ));
                 }
                 for (_, entry) in in_flight.drain() {
@@ -229,18 +331,69 @@ pub async fn run(
     }
 }
 
-/// Hands the messages to the client and spawns the wait for their results.
+/// Sets aside records Pub/Sub refused alone in their request: appended to the dead-letter
+/// file and counted, so the batch can be acknowledged without them; said on stderr if
+/// `say`, and always when the file cannot be written (`Err` then gives them back).
+fn set_aside(
+    entry: &InFlight,
+    refused: Vec<(u32, PublishError)>,
+    builder: &mut MessageBuilder,
+    dead: &mut DeadLetters,
+    stats: &Stats,
+    say: bool,
+) -> Result<(), Vec<(u32, PublishError)>> {
+    let indices: Vec<u32> = refused.iter().map(|(i, _)| *i).collect();
+    let messages = builder.build(&entry.batch, &entry.destination, &indices, false, stats);
+    let letters: Vec<Letter<'_>> = (messages.iter().zip(&refused))
+        .map(|((index, message), (_, error))| {
+            let id = RecordId {
+                stream: entry.batch.stream.stream,
+                seq: entry.batch.records[*index as usize].seq,
+            };
+            Letter::new(&entry.topic, id.to_string(), error.to_string(), message)
+        })
+        .collect();
+    match dead.append(&letters) {
+        Ok(()) => {
+            Stats::add(&stats.dead_lettered, letters.len() as u64);
+            if !say {
+                return Ok(());
+            }
+            messages::error(format_args!(
+                "Pub/Sub refused {} records for {} as invalid ({}); set aside in {}, not sent \
+                 again",
+                letters.len(),
+                entry.topic,
+                refused[0].1,
+                dead.path().display()
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            messages::error(format_args!(
+                "Pub/Sub refused {} records for {} as invalid, and they cannot be set aside \
+                 in {}: {e}; kept, tried again later",
+                letters.len(),
+                entry.topic,
+                dead.path().display()
+            ));
+            Err(refused)
+        }
+    }
+}
+
+/// Hands the messages to the client; the future resolves with their results.
 fn send(
-    tasks: &mut JoinSet<Sent>,
     client: &Publisher,
     key: u64,
-    messages: Vec<(u32, google_cloud_pubsub::model::Message)>,
-) {
+    alone: bool,
+    messages: Vec<(u32, Message)>,
+) -> BoxFuture<'static, Sent> {
     let futures: Vec<_> = messages
         .into_iter()
         .map(|(index, message)| (index, client.publish(message)))
         .collect();
-    tasks.spawn(async move {
+    Box::pin(async move {
         let sent = futures.len();
         let mut failed = Vec::new();
         for (index, future) in futures {
@@ -248,16 +401,18 @@ fn send(
                 failed.push((index, e));
             }
         }
-        Sent { key, sent, failed }
-    });
+        Sent {
+            key,
+            alone,
+            sent,
+            failed,
+        }
+    })
 }
 
 /// After a permanent error the client pauses the records' ordering keys; resending needs them
 /// resumed.
-fn resume_ordering_keys(
-    client: &Publisher,
-    messages: &[(u32, google_cloud_pubsub::model::Message)],
-) {
+fn resume_ordering_keys(client: &Publisher, messages: &[(u32, Message)]) {
     let keys: HashSet<&str> = messages
         .iter()
         .map(|(_, m)| m.ordering_key.as_str())

@@ -41,6 +41,12 @@ pub fn classify(error: &PublishError) -> Kind {
     }
 }
 
+/// Pub/Sub refused the request as invalid (INVALID_ARGUMENT): for a request of one message,
+/// that message can never be accepted.
+pub fn refused(error: &PublishError) -> bool {
+    matches!(error, PublishError::Rpc(e) if e.status().is_some_and(|s| s.code == Code::InvalidArgument))
+}
+
 /// One line: what failed, why, and what to do about it.
 pub fn describe(kind: Kind, error: &PublishError, topic: &str, records: usize) -> String {
     let (project, short) = split_topic(topic);

@@ -21,6 +21,10 @@
 //!   this name, then renamed, so nobody sees a segment without header or lock).
 //! - `*.seg.damaged`, `*.ack.damaged`: files set aside because they were damaged; never
 //!   read again, left for the operator, not counted in the size limit.
+//! - `dead-letters.jsonl` ([`DEAD_LETTERS_FILE`]): records Pub/Sub refused for good (a
+//!   message refused as INVALID_ARGUMENT alone in its request), appended by the publisher
+//!   before it acknowledges them, one JSON object per line (`crate::publish::dead_letter`);
+//!   left for the operator, not counted in the size limit, never read by the spool.
 //!
 //! Other files are ignored.
 //!
@@ -219,6 +223,10 @@ pub use segment::SpooledRecord;
 pub use stats::{SpoolEvent, SpoolStats};
 pub use status::{AckCheck, FileCheck, SegmentStatus, SpoolStatus, VerifyReport, status, verify};
 pub use writer::{AppendError, LineIn, SpoolWriter};
+
+/// The dead-letter file in the spool directory: records Pub/Sub refused for good (see the
+/// module doc, and `crate::publish::dead_letter` for its lines).
+pub const DEAD_LETTERS_FILE: &str = "dead-letters.jsonl";
 
 /// Smallest segment size used, whatever the options say.
 const MIN_SEGMENT_BYTES: u64 = 64 * 1024;

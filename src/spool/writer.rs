@@ -7,7 +7,6 @@
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ack::AckCursor;
 use super::dir::{self, Stem};
@@ -15,6 +14,7 @@ use super::segment::{self, Kind, MAX_LINE_LEN, RECORD_HEADER_LEN};
 use super::state::{Entry, Segment, Shared};
 use super::stats::SpoolEvent;
 use super::{FsyncPolicy, FullPolicy, Route, SegmentInfo, SpoolError, SpoolStats, StreamContext};
+use crate::clock;
 
 /// `DropNewest` takes lines again once the spool is under this share of its limit (9/10).
 const RESUME_AT: (u64, u64) = (9, 10);
@@ -340,7 +340,7 @@ fn new_segment(
         path: shared.dir.clone(),
         error,
     })?;
-    let created = now_us().max(after + 1);
+    let created = u64::try_from(clock::now_us()).unwrap_or(0).max(after + 1);
     let stem = Stem::new(created, stream);
     let created_us = i64::try_from(created).unwrap_or(i64::MAX);
     let bytes = segment::encode_header(stream, created_us, ctx);
@@ -387,10 +387,4 @@ fn new_segment(
         .lock()
         .insert(Entry::new(Arc::clone(&seg), acked, &shared.dir, false));
     Ok((seg, created))
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

@@ -212,6 +212,23 @@ impl Emulator {
         self.expect_ok("create topic", "PUT", &Emulator::topic_path(name), None);
     }
 
+    /// Creates a topic whose messages must match an Avro schema (JSON encoding): the
+    /// emulator then refuses, as INVALID_ARGUMENT, a request with a message that does not.
+    pub fn create_topic_with_schema(&self, name: &str, avro: &Value) {
+        check_name(name);
+        let schema = format!("projects/{PROJECT}/schemas/{name}-schema");
+        let body = json!({ "type": "AVRO", "definition": avro.to_string() });
+        let path = format!("projects/{PROJECT}/schemas?schemaId={name}-schema");
+        self.expect_ok("create schema", "POST", &path, Some(&body));
+        let body = json!({ "schemaSettings": { "schema": schema, "encoding": "JSON" } });
+        self.expect_ok(
+            "create topic",
+            "PUT",
+            &Emulator::topic_path(name),
+            Some(&body),
+        );
+    }
+
     /// Whether the topic exists.
     pub fn topic_exists(&self, name: &str) -> bool {
         check_name(name);
