@@ -17,7 +17,8 @@
 //! - `record`: one parsed line -> one flat JSON object (`id`, `host`, fields, `raw`/`parse_error`).
 //! - `spool`: the durable on-disk queue between the stdin reader and the publisher (its
 //!   module doc has the exact file format).
-//! - `publish`: spool batches -> Pub/Sub messages -> acknowledgements back to the spool.
+//! - `publish`: spool batches -> Pub/Sub messages, each to its segment's destination ->
+//!   acknowledgements back to the spool; records Pub/Sub refuses for good -> dead letters.
 //! - `messages`: the only writer of stderr: the `accesslog-pubsub:` prefix, levels, rate limits.
 //! - `stats`, `report`: the counters, and the periodic report and spool events made of them.
 //! - `shutdown`: signals in one place: SIGTERM/SIGINT (drain, then stop; the second exits).

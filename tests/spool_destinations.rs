@@ -35,18 +35,7 @@ async fn logger(dir: &Path, topic: Option<&str>) -> (Vec<Got>, Vec<Route>, Vec<S
     let mut routes = Vec::new();
     while let Some(b) = r.next_batch(1000, 1 << 20).await.unwrap() {
         routes.push(b.stream.route.clone());
-        for i in 0..b.len() {
-            got.push(Got {
-                stream: b.stream.stream,
-                seq: b.records[i].seq,
-                format: b.stream.format.clone(),
-                line: Line {
-                    bytes: b.line(i).to_vec(),
-                    received_at_us: b.records[i].received_at_us,
-                    truncated: b.records[i].truncated,
-                },
-            });
-        }
+        got.extend(records_of(&b));
         r.ack(b.ticket);
     }
     (got, routes, r.take_events())

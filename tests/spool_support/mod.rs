@@ -7,7 +7,8 @@ use std::time::Duration;
 use accesslog_pubsub::destination::Destination;
 use accesslog_pubsub::record::RecordId;
 use accesslog_pubsub::spool::{
-    self, FsyncPolicy, LineIn, SpoolOptions, SpoolReader, SpoolWriter, StreamContext, StreamKind,
+    self, Batch, FsyncPolicy, LineIn, SpoolOptions, SpoolReader, SpoolWriter, StreamContext,
+    StreamKind,
 };
 
 /// Generous bound on waits that only a bug can make long (never asserted as a timing).
@@ -105,7 +106,16 @@ pub async fn batch(r: &mut SpoolReader, max: usize, ack: bool) -> Option<Vec<Got
         .await
         .expect("the reader should not hang")
         .unwrap()?;
-    let got = (0..b.len())
+    let got = records_of(&b);
+    if ack {
+        r.ack(b.ticket);
+    }
+    Some(got)
+}
+
+/// The records of a batch.
+pub fn records_of(b: &Batch) -> Vec<Got> {
+    (0..b.len())
         .map(|i| Got {
             stream: b.stream.stream,
             seq: b.records[i].seq,
@@ -116,11 +126,7 @@ pub async fn batch(r: &mut SpoolReader, max: usize, ack: bool) -> Option<Vec<Got
                 truncated: b.records[i].truncated,
             },
         })
-        .collect();
-    if ack {
-        r.ack(b.ticket);
-    }
-    Some(got)
+        .collect()
 }
 
 /// Reads and acks until the reader ends.
