@@ -581,3 +581,31 @@ fn a_logger_of_another_topic_never_sends_a_dead_loggers_lines_and_replay_sends_t
     assert_lines(&b_got, 1000..1100, "topicb gets B's lines and none of A's");
     assert_eq!(spooled_records(spool.path()), 0);
 }
+
+#[test]
+fn replay_to_another_topic_moves_a_backlog_on_purpose() {
+    let Some(mut emulator) = emulator_down() else {
+        return;
+    };
+    let spool = tempfile::tempdir().expect("spool dir");
+    spool_offline(&emulator, "old-topic", spool.path(), 0..500);
+    emulator.start_again();
+    emulator.create_topic("new-topic");
+    emulator.create_subscription("new-sub", "new-topic");
+    let dir = spool.path().to_str().expect("utf-8 path");
+    let replay = run_tool(
+        &[
+            "spool",
+            "replay",
+            "--spool-dir",
+            dir,
+            "--to-topic",
+            "new-topic",
+        ],
+        &[("PUBSUB_EMULATOR_HOST", &emulator.host_port())],
+    );
+    assert_success(&replay);
+    let (got, _) = indices(&emulator.pull_all("new-sub", 500, PATIENCE));
+    assert_lines(&got, 0..500, "the backlog arrives where it was sent");
+    assert_eq!(spooled_records(spool.path()), 0);
+}

@@ -257,6 +257,9 @@ pub async fn run(
             _ = sleep_until(next_resend.unwrap_or(far_future)), if next_resend.is_some() => {
                 let Some(Reverse((_, key))) = resends.pop() else { continue };
                 let Some(entry) = in_flight.get_mut(&key) else { continue };
+                if entry.failed.is_empty() {
+                    continue;
+                }
                 let failed = std::mem::take(&mut entry.failed);
                 let messages =
                     builder.build(&entry.batch, &entry.destination, &failed, false, &ctx.stats);
@@ -310,10 +313,12 @@ pub async fn run(
                 if let Some(error) = ctx.transient.since(started.into_std()) {
                     let topics: BTreeSet<&str> =
                         in_flight.values().map(|e| e.topic.as_str()).collect();
-                    messages::warn(format_args!(
-                        "giving up for now on {}; the last error: {error}",
-                        topics.into_iter().collect::<Vec<_>>().join(", ")
-                    ));
+                    let on = if topics.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" on {}", topics.into_iter().collect::<Vec<_>>().join(", "))
+                    };
+                    messages::warn(format_args!("giving up for now{on}; the last error: {error}"));
                 }
                 for (_, entry) in in_flight.drain() {
                     spool.abandon(entry.batch);
