@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand};
 
 use crate::config::{DEFAULT_CONFIG_PATH, Dur, Settings};
@@ -53,10 +54,10 @@ pub enum SpoolAction {
         #[arg(long, value_name = "DURATION")]
         timeout: Option<Dur>,
         /// Send everything to this project instead of the one each segment records
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
         to_project: Option<String>,
         /// Send everything to this topic instead of the one each segment records
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
         to_topic: Option<String>,
     },
 }

@@ -10,7 +10,6 @@ use accesslog_pubsub::cli::{Cli, Command, SpoolAction};
 use accesslog_pubsub::cmd::{self, EXIT_USAGE};
 use accesslog_pubsub::config::{self, Sources};
 use accesslog_pubsub::messages;
-use accesslog_pubsub::publish::route::Redirect;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -53,10 +52,8 @@ fn main() -> ExitCode {
                 &config,
                 &cmd::spool::Replay {
                     timeout: timeout.map(|t| t.0),
-                    redirect: Redirect {
-                        project: to_project,
-                        topic: to_topic,
-                    },
+                    to_project,
+                    to_topic,
                 },
             ),
         },

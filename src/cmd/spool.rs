@@ -304,17 +304,23 @@ pub enum ReplayEnd {
 pub struct Replay {
     /// Stop after this long.
     pub timeout: Option<Duration>,
-    /// Send everything to this project and topic instead of the recorded ones.
-    pub redirect: Redirect,
+    /// Send everything to this project instead of the recorded ones.
+    pub to_project: Option<String>,
+    /// Send everything to this topic instead of the recorded ones.
+    pub to_topic: Option<String>,
 }
 
 /// `spool replay`: publishes every record no running logger holds, each to its destination,
 /// then exits.
 pub fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, SpoolCommandError> {
+    let redirect = Redirect {
+        project: how.to_project.clone(),
+        topic: how.to_topic.clone(),
+    };
     // Segments that record no destination go to the configured one, or to the one the
     // redirect names in full.
     let fallback = Destination::from_config(config).or_else(|| {
-        let (project, topic) = (how.redirect.project.clone()?, how.redirect.topic.clone()?);
+        let (project, topic) = (redirect.project.clone()?, redirect.topic.clone()?);
         Some(Destination {
             project,
             topic,
@@ -363,14 +369,9 @@ pub fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, SpoolCommandEr
     let runtime = publish::runtime().map_err(SpoolCommandError::Start)?;
     let started = Instant::now();
     let outcome = runtime.block_on(async {
-        let ctx = PublishContext::connect(
-            config,
-            fallback,
-            how.redirect.clone(),
-            Arc::clone(&stats),
-            give_up_at,
-        )
-        .await?;
+        let ctx =
+            PublishContext::connect(config, fallback, redirect, Arc::clone(&stats), give_up_at)
+                .await?;
         tokio::spawn(async move {
             shutdown.requested().await;
             give_up_tx.send_replace(Some(Instant::now()));
