@@ -25,7 +25,7 @@
 //! - `run`: the piped logger: wires reader -> spool -> publisher and ends them in order.
 //! - `cmd`: the commands, one file each: `log` (the piped logger, through `run`), `parse`
 //!   (reader -> record -> stdout), `schema` (the BigQuery table schema of a format's
-//!   records), `spool` (status, verify, replay).
+//!   records), `spool_status`, `spool_verify`, `spool_replay`.
 //!
 //! The binary (`src/main.rs`) parses the command line, loads the configuration, hands over
 //! to one `cmd`, and says the error it ends with as one line on stderr.

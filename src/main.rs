@@ -42,15 +42,15 @@ fn main() -> ExitCode {
         Some(Command::Parse) => cmd::parse::execute(&config),
         Some(Command::Schema) => cmd::schema::execute(&config),
         Some(Command::Spool { action }) => match action {
-            SpoolAction::Status => cmd::spool::execute_status(&config),
-            SpoolAction::Verify => cmd::spool::execute_verify(&config),
+            SpoolAction::Status => cmd::spool_status::execute(&config),
+            SpoolAction::Verify => cmd::spool_verify::execute(&config),
             SpoolAction::Replay {
                 timeout,
                 to_project,
                 to_topic,
-            } => cmd::spool::execute_replay(
+            } => cmd::spool_replay::execute(
                 &config,
-                &cmd::spool::Replay {
+                &cmd::spool_replay::Replay {
                     timeout: timeout.map(|t| t.0),
                     to_project,
                     to_topic,

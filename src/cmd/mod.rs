@@ -5,15 +5,18 @@
 //! - `log`: the piped logger (no subcommand): stdin -> spool -> Pub/Sub until the input ends.
 //! - `parse`: stdin -> one JSON record per line on stdout, nothing published.
 //! - `schema`: the BigQuery table schema of a format's records.
-//! - `spool`: `spool status | verify | replay`.
+//! - `spool_status`, `spool_verify`, `spool_replay`: the operator's tools for the spool
+//!   directory (`spool status | verify | replay`).
 
 pub mod log;
 pub mod parse;
 pub mod schema;
-pub mod spool;
+pub mod spool_replay;
+pub mod spool_status;
+pub mod spool_verify;
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Exit status for a refused command line or configuration.
@@ -54,15 +57,15 @@ impl fmt::Display for Error {
     }
 }
 
-/// Writes a command's whole output to stdout and flushes it: a full disk or a closed pipe is
-/// an error, not a silent loss.
-pub fn print(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+/// Writes a command's whole output and flushes it: a full disk or a closed pipe is an error,
+/// said as `{what}: writing to stdout: ...`, not a silent loss.
+pub fn write_out(what: &str, out: &mut impl Write, text: &str) -> Result<(), Error> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::failure(format_args!("{what}: writing to stdout: {e}")))
 }
 
-/// The error of a failed write to stdout, for the command `what`.
-pub fn stdout_error(what: &str, e: &io::Error) -> Error {
-    Error::failure(format_args!("{what}: writing to stdout: {e}"))
+/// The one line a spool command fails with.
+pub fn spool_failure(e: impl fmt::Display) -> Error {
+    Error::failure(format_args!("spool: {e}"))
 }

@@ -1,6 +1,7 @@
 //! The BigQuery table schema for the records a LogFormat can produce: every column of
 //! [`LogFormat::columns`], all NULLABLE.
 
+use std::io;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -21,7 +22,7 @@ struct Field<'a> {
 /// `schema`: the configured format's schema, to stdout.
 pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
     let text = bigquery_schema(&config.input.format) + "\n";
-    super::print(&text).map_err(|e| super::stdout_error("schema", &e))?;
+    super::write_out("schema", &mut io::stdout().lock(), &text)?;
     Ok(ExitCode::SUCCESS)
 }
 
