@@ -1,7 +1,7 @@
 //! The command line: clap definitions and nothing else.
 //!
 //! Every setting of the configuration file is also a flag (see [`crate::config::Settings`];
-//! their help and defaults come from [`crate::config::table`]), accepted before or after the
+//! their help and defaults come from `config::table`), accepted before or after the
 //! subcommand; flags win over the file.
 
 use std::path::PathBuf;

@@ -42,7 +42,7 @@ pub struct Destination {
 
 impl Destination {
     /// The destination the configuration names; `None` without a project and a topic.
-    pub fn from_config(config: &Config) -> Option<Destination> {
+    pub(crate) fn from_config(config: &Config) -> Option<Destination> {
         let publish = &config.publish;
         Some(Destination {
             project: publish.project.clone()?,
@@ -59,12 +59,12 @@ impl Destination {
     }
 
     /// The canonical JSON text (see the module doc).
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
     /// Reads a text written by [`to_json`](Self::to_json).
-    pub fn from_json(text: &[u8]) -> Result<Destination, serde_json::Error> {
+    pub(crate) fn from_json(text: &[u8]) -> Result<Destination, serde_json::Error> {
         serde_json::from_slice(text)
     }
 }

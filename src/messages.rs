@@ -6,15 +6,15 @@
 //!
 //! Levels decide what is said:
 //! - [`error`]: something failed or was lost; always said.
-//! - [`warn`]: trouble the operator should look at while the work goes on; always said.
-//! - [`note`]: what a command or the spool did that is worth knowing; always said.
-//! - [`info`]: reports nobody asked to be warned about; said only with `verbose`
+//! - `warn`: trouble the operator should look at while the work goes on; always said.
+//! - `note`: what a command or the spool did that is worth knowing; always said.
+//! - `Level::Info`: reports nobody asked to be warned about; said only with `verbose`
 //!   ([`set_verbose`]).
 //!
 //! Rate limits keep a flood of trouble from flooding the log, each owned by the caller that
 //! says the lines, with time passed in so tests can step it:
-//! - [`PerKind`]: each kind of message at most once per period;
-//! - [`Budget`]: at most so many lines per period, plus one line saying how many were held
+//! - `PerKind`: each kind of message at most once per period;
+//! - `Budget`: at most so many lines per period, plus one line saying how many were held
 //!   back.
 
 use std::collections::HashMap;
@@ -27,25 +27,25 @@ use std::time::{Duration, Instant};
 /// What every line starts with.
 const PREFIX: &str = "accesslog-pubsub: ";
 
-/// Whether [`info`] lines are said.
+/// Whether [`Level::Info`] lines are said.
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 
 /// How much a message matters, which decides whether it is said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     Error,
     Warning,
     Notice,
     Info,
 }
 
-/// Says [`info`] lines from now on (`true`) or not.
+/// Says `Level::Info` lines from now on (`true`) or not.
 pub fn set_verbose(verbose: bool) {
     VERBOSE.store(verbose, Ordering::Relaxed);
 }
 
 /// Says one line at `level`, if that level is said.
-pub fn say(level: Level, text: impl fmt::Display) {
+pub(crate) fn say(level: Level, text: impl fmt::Display) {
     if level == Level::Info && !VERBOSE.load(Ordering::Relaxed) {
         return;
     }
@@ -58,27 +58,22 @@ pub fn error(text: impl fmt::Display) {
 }
 
 /// Trouble the operator should look at; the work goes on.
-pub fn warn(text: impl fmt::Display) {
+pub(crate) fn warn(text: impl fmt::Display) {
     say(Level::Warning, text);
 }
 
 /// What was done, worth knowing.
-pub fn note(text: impl fmt::Display) {
+pub(crate) fn note(text: impl fmt::Display) {
     say(Level::Notice, text);
 }
 
-/// A report said only with `verbose`.
-pub fn info(text: impl fmt::Display) {
-    say(Level::Info, text);
-}
-
 /// Redraws a progress line in place (a terminal's `\r`), without the prefix.
-pub fn progress(text: impl fmt::Display) {
+pub(crate) fn progress(text: impl fmt::Display) {
     write_stderr(&format!("\r{text}"));
 }
 
 /// Ends a progress line, so what follows starts on a line of its own.
-pub fn end_progress() {
+pub(crate) fn end_progress() {
     write_stderr("\n");
 }
 
@@ -100,7 +95,7 @@ fn write_stderr(text: &str) {
 
 /// Each kind of message at most once per period.
 #[derive(Debug)]
-pub struct PerKind<K> {
+pub(crate) struct PerKind<K> {
     period: Duration,
     last: HashMap<K, Instant>,
 }
@@ -129,7 +124,7 @@ impl<K: Eq + Hash> PerKind<K> {
 /// At most `lines` lines per period; what is held back is counted and said when the next
 /// period begins.
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     lines: usize,
     period: Duration,
     /// What the held-back lines were, for the line that counts them ("spool events").
@@ -153,7 +148,7 @@ impl Budget {
 
     /// Starts a new period if the current one is over at `now` (or at once with `last`,
     /// before the program exits), and returns the line about what the ended one held back.
-    pub fn roll(&mut self, now: Instant, last: bool) -> Option<String> {
+    pub(crate) fn roll(&mut self, now: Instant, last: bool) -> Option<String> {
         let over = last
             || self
                 .window_start

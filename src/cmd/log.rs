@@ -1,5 +1,5 @@
 //! The piped logger, run when no subcommand is given: stdin -> spool -> Pub/Sub until the
-//! input ends (see [`crate::run`] for the wiring and [`crate::shutdown`] for the signals).
+//! input ends (see `run` for the wiring and `shutdown` for the signals).
 //! Exit 0 once everything read was published; 1 with records left in the spool.
 
 use std::io;

@@ -59,13 +59,13 @@ impl fmt::Display for Error {
 
 /// Writes a command's whole output and flushes it: a full disk or a closed pipe is an error,
 /// said as `{what}: writing to stdout: ...`, not a silent loss.
-pub fn write_out(what: &str, out: &mut impl Write, text: &str) -> Result<(), Error> {
+pub(crate) fn write_out(what: &str, out: &mut impl Write, text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Error::failure(format_args!("{what}: writing to stdout: {e}")))
 }
 
 /// The one line a spool command fails with.
-pub fn spool_failure(e: impl fmt::Display) -> Error {
+pub(crate) fn spool_failure(e: impl fmt::Display) -> Error {
     Error::failure(format_args!("spool: {e}"))
 }

@@ -18,7 +18,7 @@ const FLUSH_AT: usize = 256 * 1024;
 
 /// What a `parse` run saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParseSummary {
+pub(crate) struct ParseSummary {
     pub read: ReadStats,
     pub parse_errors: u64,
 }
@@ -39,7 +39,7 @@ pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
 }
 
 /// Parses `input` to `output` until end of input. A closed output (`| head`) ends it quietly.
-pub fn run(config: &Config, input: impl Read, mut output: impl Write) -> io::Result<ParseSummary> {
+fn run(config: &Config, input: impl Read, mut output: impl Write) -> io::Result<ParseSummary> {
     let mut encoder = Encoder::new(config.input.format.clone(), &config.input.host);
     let stream = getrandom::u64().map_err(io::Error::other)?;
     let mut reader = LineReader::new(input, config.input.max_line_bytes);

@@ -27,7 +27,7 @@ pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
 }
 
 /// The schema as pretty JSON, ready for `bq mk --table ... schema.json`.
-pub fn bigquery_schema(format: &LogFormat) -> String {
+pub(crate) fn bigquery_schema(format: &LogFormat) -> String {
     let columns = format.columns();
     let fields: Vec<Field<'_>> = columns
         .iter()

@@ -31,7 +31,7 @@ const BAR_WIDTH: usize = 30;
 
 /// Why a replay could not do its job.
 #[derive(Debug, Error)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     #[error(transparent)]
     Spool(#[from] SpoolError),
     #[error(transparent)]
@@ -63,7 +63,7 @@ pub fn execute(config: &Config, how: &Replay) -> Result<ExitCode, super::Error> 
 
 /// How a replay ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplayEnd {
+pub(crate) enum ReplayEnd {
     /// Everything this process could take over was published.
     Done,
     /// Stopped by a signal or the timeout with this many records left in the spool.

@@ -1,8 +1,8 @@
 //! Configuration: a TOML file and command-line flags, validated into one immutable
 //! [`Config`], split by area.
 //!
-//! - [`table`]: every setting's key, default and help, each written once.
-//! - [`settings`]: the settings as written (file: serde, flags: clap), all optional, and how
+//! - `table`: every setting's key, default and help, each written once.
+//! - `settings`: the settings as written (file: serde, flags: clap), all optional, and how
 //!   layers of them merge: the defaults, then the file, then the flags.
 //! - `validate`: the merged settings -> [`Config`], refusing bad values with one line that
 //!   names the key (or flag) and what is wrong.
@@ -15,8 +15,8 @@
 //! `--config` path and the parsed flags), so [`Config::reload`] can read the file again and
 //! lay the same flags over it, building a new `Config` to be swapped in whole.
 
-pub mod settings;
-pub mod table;
+mod settings;
+mod table;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -28,11 +28,11 @@ use thiserror::Error;
 use crate::destination::Destination;
 use crate::logformat::LogFormat;
 use crate::spool::{SpoolOptions, StreamContext, StreamKind};
-pub use settings::{Dur, FsyncSetting, FullPolicySetting, KeyValue, Settings, Size};
-pub use validate::MAX_ATTRIBUTE_VALUE_BYTES;
+pub use settings::{Dur, Settings};
+pub(crate) use validate::MAX_ATTRIBUTE_VALUE_BYTES;
 
 /// Where the configuration file is looked for when `--config` is not given.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/accesslog-pubsub/config.toml";
+pub(crate) const DEFAULT_CONFIG_PATH: &str = "/etc/accesslog-pubsub/config.toml";
 
 /// Where a configuration comes from: the `--config` path, if given, and the flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,7 +135,7 @@ pub fn load(sources: Sources) -> Result<Config, ConfigError> {
 impl Config {
     /// What the spool records about the lines read under this configuration: how to parse
     /// them later, and where to send them.
-    pub fn stream_context(&self) -> StreamContext {
+    pub(crate) fn stream_context(&self) -> StreamContext {
         StreamContext {
             kind: StreamKind::AccessLog,
             format: self.input.format.source().to_string(),

@@ -107,7 +107,7 @@ pub struct Settings {
 pub(super) type Layer = toml::Table;
 
 impl Settings {
-    /// The built-in defaults: every [`TableDefault::Value`] of the table, parsed as its flag
+    /// The built-in defaults: every `TableDefault::Value` of the table, parsed as its flag
     /// would be.
     pub fn defaults() -> Result<Settings, String> {
         let command = Settings::augment_args(clap::Command::new("defaults"));

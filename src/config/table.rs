@@ -18,7 +18,7 @@ pub enum Default {
 
 /// One setting.
 #[derive(Debug, Clone, Copy)]
-pub struct Setting {
+pub(crate) struct Setting {
     /// The key in the file (`snake_case`); the flag is the same in `--kebab-case`.
     pub key: &'static str,
     pub default: Default,
@@ -27,7 +27,7 @@ pub struct Setting {
 }
 
 /// Every setting, in the order `--help` lists them.
-pub const SETTINGS: &[Setting] = &[
+pub(crate) const SETTINGS: &[Setting] = &[
     Setting {
         key: "format",
         default: Default::Value("combined"),
@@ -152,7 +152,7 @@ pub const SETTINGS: &[Setting] = &[
 ];
 
 /// The setting of `key`, if there is one.
-pub fn setting(key: &str) -> Option<&'static Setting> {
+pub(crate) fn setting(key: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.key == key)
 }
 

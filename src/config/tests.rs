@@ -2,7 +2,8 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 
-use super::table::{Default, SETTINGS};
+use super::settings::Size;
+use super::table::{self, Default, SETTINGS};
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../packaging/config.toml");

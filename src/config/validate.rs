@@ -19,7 +19,7 @@ const MIN_SPOOL_BYTES: u64 = 1 << 20;
 /// Pub/Sub's limits on message attributes.
 const MAX_ATTRIBUTES: usize = 100;
 const MAX_ATTRIBUTE_KEY_BYTES: usize = 256;
-pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+pub(crate) const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
 
 /// Where a setting came from, to name it in an error: the flag when it was given as one (or
 /// when there is no file), else the file and the key.

@@ -21,7 +21,7 @@
 //!   this name, then renamed, so nobody sees a segment without header or lock).
 //! - `*.seg.damaged`, `*.ack.damaged`: files set aside because they were damaged; never
 //!   read again, left for the operator, not counted in the size limit.
-//! - `dead-letters.jsonl` ([`DEAD_LETTERS_FILE`]): records Pub/Sub refused for good (a
+//! - `dead-letters.jsonl` (`DEAD_LETTERS_FILE`): records Pub/Sub refused for good (a
 //!   message refused as INVALID_ARGUMENT alone in its request), appended by the publisher
 //!   before it acknowledges them, one JSON object per line (`crate::publish::dead_letter`);
 //!   left for the operator, not counted in the size limit, never read by the spool.
@@ -226,7 +226,7 @@ pub use writer::{AppendError, LineIn, SpoolWriter};
 
 /// The dead-letter file in the spool directory: records Pub/Sub refused for good (see the
 /// module doc, and `crate::publish::dead_letter` for its lines).
-pub const DEAD_LETTERS_FILE: &str = "dead-letters.jsonl";
+pub(crate) const DEAD_LETTERS_FILE: &str = "dead-letters.jsonl";
 
 /// Smallest segment size used, whatever the options say.
 const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
@@ -259,7 +259,7 @@ impl SpoolOptions {
     }
 
     /// The segment size actually used.
-    pub fn segment_limit(&self) -> u64 {
+    pub(crate) fn segment_limit(&self) -> u64 {
         self.segment_bytes
             .min(self.max_bytes / 4)
             .max(MIN_SEGMENT_BYTES)

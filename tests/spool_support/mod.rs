@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use accesslog_pubsub::destination::Destination;
+use accesslog_pubsub::Destination;
 use accesslog_pubsub::record::RecordId;
 use accesslog_pubsub::spool::{
     self, Batch, FsyncPolicy, LineIn, SpoolOptions, SpoolReader, SpoolWriter, StreamContext,
