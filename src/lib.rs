@@ -13,7 +13,10 @@
 //!   (reader -> record -> stdout), `schema` (the BigQuery table schema of a format's
 //!   records), `spool_status`, `spool_verify`, `spool_replay`.
 //! - `run`: the piped logger: wires reader -> spool -> publisher and ends them in order.
-//! - `shutdown`: signals in one place: SIGTERM/SIGINT (drain, then stop; the second exits).
+//! - `shutdown`: signals in one place: SIGTERM/SIGINT (drain, then stop; the second exits),
+//!   SIGUSR1 (the counters).
+//! - `metrics`: the counters shown: the SIGUSR1 line, the status file, the Prometheus
+//!   endpoint.
 //! - `config`: one table of settings; defaults, TOML file and flags -> one validated,
 //!   immutable [`config::Config`] by area, rebuilt whole by [`config::Config::reload`].
 //! - `report`, `stats`: the periodic report and spool events, and the counters they are
@@ -49,6 +52,7 @@ pub use destination::Destination;
 
 mod clock;
 mod destination;
+mod metrics;
 mod publish;
 mod reader;
 mod report;

@@ -5,6 +5,8 @@
 //!   publishes for up to `shutdown_timeout`; `spool replay` stops publishing. The second
 //!   exits at once with status 1, from the signal handler itself, so nothing can hold it up
 //!   (everything read is in the spool by then).
+//! - SIGUSR1: asks for the counters ([`Shutdown::counters_asked`]); the piped logger says
+//!   them as one line ([`crate::metrics`]), other commands ignore it.
 //!
 //! One thread waits for the signals (signal-hook's iterator, which blocks on a self-pipe:
 //! no polling, no wake-ups while nothing happens) and passes each on through a channel the
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use tokio::sync::watch;
 
@@ -23,6 +25,7 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     requested: watch::Receiver<bool>,
+    counters: CountersAsked,
 }
 
 impl Shutdown {
@@ -31,6 +34,27 @@ impl Shutdown {
         if self.requested.wait_for(|asked| *asked).await.is_err() {
             // The signal thread never ends, so its sender is never dropped; were it gone,
             // no shutdown could be asked for any more.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// What resolves each time SIGUSR1 asks for the counters.
+    pub fn counters_asked(&self) -> CountersAsked {
+        self.counters.clone()
+    }
+}
+
+/// Resolves each time SIGUSR1 comes (signals close together may count as one).
+#[derive(Debug, Clone)]
+pub struct CountersAsked {
+    asked: watch::Receiver<()>,
+}
+
+impl CountersAsked {
+    /// Resolves at the next SIGUSR1, or at once if one came since the last call.
+    pub async fn next(&mut self) {
+        if self.asked.changed().await.is_err() {
+            // The signal thread never ends; were it gone, no signal could ask any more.
             std::future::pending::<()>().await;
         }
     }
@@ -45,16 +69,26 @@ pub fn listen() -> io::Result<Shutdown> {
         signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&seen))?;
         signal_hook::flag::register(signal, Arc::clone(&seen))?;
     }
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
     let (tell, requested) = watch::channel(false);
+    let (ask, asked) = watch::channel(());
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                if signal == SIGTERM || signal == SIGINT {
-                    tell.send_replace(true);
+                match signal {
+                    SIGTERM | SIGINT => {
+                        tell.send_replace(true);
+                    }
+                    SIGUSR1 => {
+                        ask.send_replace(());
+                    }
+                    _ => {}
                 }
             }
         })?;
-    Ok(Shutdown { requested })
+    Ok(Shutdown {
+        requested,
+        counters: CountersAsked { asked },
+    })
 }

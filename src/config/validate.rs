@@ -149,6 +149,27 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         FullPolicySetting::DropNewest => FullPolicy::DropNewest,
     };
     let spool_dir = at.given("spool_dir", s.spool_dir)?;
+    if let Some(path) = &s.status_file
+        && path.file_name().is_none()
+    {
+        return Err(at.invalid(
+            "status_file",
+            format!("{} does not name a file", path.display()),
+        ));
+    }
+    let metrics_listen = s.metrics_listen;
+    if let Some(addr) = metrics_listen
+        && !addr.ip().is_loopback()
+    {
+        return Err(at.invalid(
+            "metrics_listen",
+            format!(
+                "{addr} is not a loopback address: the endpoint has no authentication, so it \
+                 listens on 127.0.0.1 or [::1] only (scrape it from this host, or through a \
+                 proxy that adds TLS and authentication)"
+            ),
+        ));
+    }
 
     Ok(Areas {
         input: Input {
@@ -182,6 +203,8 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         report: Report {
             interval: duration(at, "report_interval", s.report_interval)?,
             verbose: at.given("verbose", s.verbose)?,
+            status_file: s.status_file,
+            metrics_listen,
         },
     })
 }
