@@ -29,9 +29,12 @@
 //!   module doc has the exact file format).
 //! - `destination`: where and how records are sent (topic, attributes, ordering key), as
 //!   recorded in each spool segment.
-//! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that runs it.
-//! - `record`: one parsed line -> one flat JSON object (`id`, `host`, fields, `raw`/`parse_error`).
+//! - `record`: a line's values -> one flat JSON object; owns every key, the column names and
+//!   their order (`record::columns`, which `schema` and the configuration ask).
+//! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that
+//!   runs it, giving each directive's typed value. Knows directives, not JSON or column names.
 //! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
+//! - `rfc3339`: UTC instants as RFC 3339 text, for `%t` timestamps and `received_at`.
 //! - `clock`: the wall clock in microseconds, read in one place.
 //!
 //! Only what the binary, the integration tests, the bench example and the man page need is
@@ -56,6 +59,7 @@ mod metrics;
 mod publish;
 mod reader;
 mod report;
+mod rfc3339;
 mod run;
 mod scan;
 mod shutdown;

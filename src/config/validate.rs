@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::settings::{self, FsyncSetting, FullPolicySetting, KeyValue, Layer, Settings};
 use super::{ConfigError, Endpoint, Input, Publish, Report, Shutdown};
 use crate::logformat::LogFormat;
+use crate::record;
 use crate::spool::{FsyncPolicy, FullPolicy, SpoolOptions};
 
 /// Smallest and largest accepted `max_line_bytes`.
@@ -132,7 +133,7 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
     let attributes = check_attributes(&s.attributes, &s.attribute_fields, &format)
         .map_err(|(key, message)| at.invalid(key, message))?;
     if let Some(field) = &s.ordering_key_field
-        && !format.columns().iter().any(|c| &c.name == field)
+        && !record::columns(&format).iter().any(|c| &c.name == field)
     {
         return Err(at.invalid("ordering_key_field", unknown_field(field, &format)));
     }
@@ -256,7 +257,7 @@ fn check_attributes(
             ));
         }
     }
-    let columns = format.columns();
+    let columns = record::columns(format);
     for field in fields {
         check_attribute_key(field).map_err(|m| ("attribute_fields", m))?;
         if !columns.iter().any(|c| &c.name == field) {
@@ -293,7 +294,10 @@ fn check_attribute_key(key: &str) -> Result<(), String> {
 }
 
 fn unknown_field(field: &str, format: &LogFormat) -> String {
-    let names: Vec<String> = format.columns().into_iter().map(|c| c.name).collect();
+    let names: Vec<String> = record::columns(format)
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     format!(
         "{field:?} is not a field of this format's records (they have: {})",
         names.join(", ")

@@ -1,23 +1,21 @@
 //! Compiling a LogFormat string into a [`Plan`]: the literal/field steps a line is matched
-//! against, how each field's end is found, and the output columns.
+//! against, how each field's end is found, and what each field logs.
 //!
 //! The string is read the way mod_log_config's `parse_log_item` reads it: after `%`, any of
 //! `!`, digits, `,`, `<`, `>`, `{arg}` in any order, then a letter or `^` and two letters.
 //! Literal text takes `\\`, `\n`, `\r`, `\t` as Apache does, and `\"` as `"` (as written in
 //! httpd.conf); any other backslash stays.
 
-use super::directive::{self, Conv, Spec, TimeItem, Unit, Written};
-use super::names::NameSet;
-use super::{Column, FormatError, META_AFTER, META_BEFORE, time};
+use super::directive::{self, Condition, Conv, Directive, Logged, Spec, TimeItem, Unit, Written};
+use super::{FormatError, time};
 
 /// The compiled form of a LogFormat.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     pub(crate) fields: Vec<Field>,
-    /// The format's own columns in output order (without `id`, `host`, ...).
-    pub(crate) columns: Vec<Column>,
-    /// Indices of the `%t` fields that make the timestamp (empty: no `%t`).
+    /// Indices of the `%t` fields that make the timestamp (empty: no `%t`); the first is the
+    /// field whose value it is.
     pub(crate) time_fields: Vec<usize>,
     /// Fraction digits of the timestamp: 0, 3 or 6.
     pub(crate) time_digits: usize,
@@ -37,8 +35,7 @@ pub(crate) struct Field {
     pub(crate) text: String,
     pub(crate) conv: Conv,
     pub(crate) extent: Extent,
-    /// `,"name":` for each column this field writes (none for the second and later `%t`).
-    pub(crate) keys: Vec<Box<[u8]>>,
+    pub(crate) directive: Directive,
 }
 
 /// How the end of a field is found.
@@ -69,21 +66,16 @@ enum Token {
         text: String,
         column: usize,
         spec: Spec,
+        condition: Option<Condition>,
     },
 }
 
 /// Compiles `format` (already expanded from a nickname).
 pub(crate) fn compile(format: &str) -> Result<Plan, FormatError> {
     let tokens = tokenize(format)?;
-    let mut names = NameSet::default();
-    for c in META_BEFORE.iter().chain(META_AFTER) {
-        names.reserve(c.0);
-    }
-
     let mut plan = Plan {
         steps: Vec::new(),
         fields: Vec::new(),
-        columns: Vec::new(),
         time_fields: Vec::new(),
         time_digits: 0,
     };
@@ -91,39 +83,32 @@ pub(crate) fn compile(format: &str) -> Result<Plan, FormatError> {
     let mut time_column = 0;
     let mut time_items = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
-        let (text, column, spec) = match token {
+        let (text, column, spec, condition) = match token {
             Token::Literal(l) => {
                 plan.steps.push(Step::Literal(l.clone().into_boxed_slice()));
                 continue;
             }
-            Token::Directive { text, column, spec } => (text, *column, spec),
+            Token::Directive {
+                text,
+                column,
+                spec,
+                condition,
+            } => (text, *column, spec, condition),
         };
         let index = plan.fields.len();
-        let mut takes_columns = true;
+        let mut logged = spec.logged.clone();
         if let Conv::Time(item) = &spec.conv {
             match time_end {
                 None => {
                     time_end = Some(spec.end_time);
                     time_column = column;
                 }
-                Some(_) => takes_columns = false,
+                Some(_) => logged = Logged::TimePart,
             }
             if time_end == Some(spec.end_time) {
                 plan.time_fields.push(index);
                 time_items.push(item.clone());
                 plan.time_digits = plan.time_digits.max(time_digits(item));
-            }
-        }
-        let mut keys = Vec::new();
-        if takes_columns {
-            for c in &spec.columns {
-                let name = names.take(&c.name);
-                keys.push(format!(",\"{name}\":").into_bytes().into_boxed_slice());
-                plan.columns.push(Column {
-                    name,
-                    kind: c.kind,
-                    description: c.description.clone(),
-                });
             }
         }
         let extent = extent(&tokens, i, &spec.conv).ok_or_else(|| FormatError {
@@ -136,7 +121,10 @@ pub(crate) fn compile(format: &str) -> Result<Plan, FormatError> {
             text: text.clone(),
             conv: spec.conv.clone(),
             extent,
-            keys,
+            directive: Directive {
+                logged,
+                condition: condition.clone(),
+            },
         });
         plan.steps.push(Step::Field(index));
     }
@@ -283,12 +271,17 @@ fn directive_at(chars: &[char], start: usize) -> Result<(Token, usize), FormatEr
                     code: &code,
                     arg: arg.as_deref(),
                     want_orig,
-                    negate,
-                    statuses: &statuses,
                 };
                 let spec = directive::lookup(&written, &text)
                     .map_err(|message| FormatError { column, message })?;
-                return Ok((Token::Directive { text, column, spec }, end));
+                let condition = (!statuses.is_empty()).then_some(Condition { negate, statuses });
+                let token = Token::Directive {
+                    text,
+                    column,
+                    spec,
+                    condition,
+                };
+                return Ok((token, end));
             }
         }
         i += 1;

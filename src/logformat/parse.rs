@@ -176,6 +176,7 @@ fn fits(line: &[u8], i: usize, lit: &[u8], last: bool) -> bool {
 /// Where the literal `lit` that ends a field between quotes starting at `pos` begins: the
 /// first `"` not escaped by a `\` where `lit` fits; and whether the field holds no `"` or
 /// `\` at all.
+#[inline(always)]
 fn find_quoted_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, bool)> {
     let mut at = pos;
     while let Some(off) = find2(b'"', b'\\', &line[at..]) {
@@ -198,6 +199,7 @@ fn find_quoted_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(u
 /// Where the literal `lit` that ends a field starting at `pos` begins, and whether the field
 /// is known to hold no `"` or `\` (the search for the literal looks for those too; a last
 /// literal is not searched for, so nothing is known then).
+#[inline(always)]
 fn find_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, bool)> {
     if last {
         let end = line.len().checked_sub(lit.len())?;
