@@ -9,16 +9,17 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::ChildStderr;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
+use common::Emulator;
 use common::emulator::free_port;
 use common::logger::{
-    Guard, PATIENCE, run_tool, sample_lines, spooled_records, start_logger, wait_until, write_lines,
+    Guard, PATIENCE, run_tool, sample_lines, signal, spooled_records, start_logger,
+    unreachable_logger, wait_until, write_lines,
 };
-use common::{Emulator, binary};
 use serde_json::Value;
 
 const PULL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -58,13 +59,6 @@ fn line_values(line: &str) -> BTreeMap<String, String> {
         .filter_map(|word| word.split_once('='))
         .map(|(k, v)| (k.to_string(), v.trim_end_matches([',', ')']).to_string()))
         .collect()
-}
-
-fn signal(pid: u32, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("a pid");
-    // SAFETY: kill() only sends a signal to the child we started.
-    let rc = unsafe { libc::kill(pid, signal) };
-    assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
 }
 
 /// The status file, which must always be whole, valid JSON once it exists.
@@ -262,6 +256,7 @@ fn with_pubsub_unreachable_the_counters_show_the_backlog() {
     let port = free_port();
     let n = 40;
     let mut logger = Guard::new(unreachable_logger(
+        "counted",
         spool.path(),
         &[
             "--status-file",
@@ -314,6 +309,7 @@ fn a_metrics_port_in_use_is_said_and_the_logging_goes_on() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let mut logger = Guard::new(unreachable_logger(
+        "counted",
         spool.path(),
         &[
             "--metrics-listen",
@@ -357,32 +353,4 @@ fn a_metrics_address_other_than_loopback_is_refused() {
         ),
         "{stderr}"
     );
-}
-
-/// The logger sending to a port where nothing listens, stdin a pipe, stderr piped.
-fn unreachable_logger(spool: &Path, extra: &[&str]) -> Child {
-    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let endpoint = format!(
-        "http://127.0.0.1:{}",
-        closed.local_addr().expect("addr").port()
-    );
-    drop(closed);
-    Command::new(binary())
-        .args([
-            "--project",
-            "test",
-            "--topic",
-            "counted",
-            "--endpoint",
-            &endpoint,
-        ])
-        .arg("--spool-dir")
-        .arg(spool)
-        .args(extra)
-        .env_remove("PUBSUB_EMULATOR_HOST")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accesslog-pubsub")
 }
