@@ -6,6 +6,8 @@
 //! Literal text takes `\\`, `\n`, `\r`, `\t` as Apache does, and `\"` as `"` (as written in
 //! httpd.conf); any other backslash stays.
 
+use chrono::format::Item as StrftimeItem;
+
 use super::directive::{self, Condition, Conv, Directive, Logged, Spec, TimeItem, Unit, Written};
 use super::{FormatError, time};
 
@@ -57,6 +59,14 @@ pub(crate) enum Extent {
     Strftime,
     /// An integer directly followed by another directive: `-` or as many digits as there are.
     Digits { hex: bool },
+    /// Directly followed by a directive whose text starts with `byte`: up to the first
+    /// `byte`, which is left to that directive. `or_then`: that directive may also log
+    /// nothing (`%q`), and this is how it ends; the field then ends there when no `byte`
+    /// comes first.
+    Before {
+        byte: u8,
+        or_then: Option<Box<Extent>>,
+    },
 }
 
 /// A token of the format string.
@@ -111,11 +121,17 @@ pub(crate) fn compile(format: &str) -> Result<Plan, FormatError> {
                 plan.time_digits = plan.time_digits.max(time_digits(item));
             }
         }
-        let extent = extent(&tokens, i, &spec.conv).ok_or_else(|| FormatError {
-            column,
-            message: format!(
-                "directive {text} must be followed by literal text, not by another directive"
-            ),
+        let extent = extent(&tokens, i, &spec.conv).map_err(|at| {
+            let (text, column) = match &tokens[at] {
+                Token::Directive { text, column, .. } => (text.as_str(), *column),
+                Token::Literal(_) => (text.as_str(), column),
+            };
+            FormatError {
+                column,
+                message: format!(
+                    "directive {text} must be followed by literal text, not by another directive"
+                ),
+            }
         })?;
         plan.fields.push(Field {
             text: text.clone(),
@@ -144,30 +160,63 @@ fn time_digits(item: &TimeItem) -> usize {
     }
 }
 
-/// How the field at `tokens[i]` ends; `None` when that cannot be known.
-fn extent(tokens: &[Token], i: usize, conv: &Conv) -> Option<Extent> {
+/// How the field at `tokens[i]` ends; `Err` holds the index of the directive whose end
+/// cannot be known (this one, or the next when this one ends where that one would).
+fn extent(tokens: &[Token], i: usize, conv: &Conv) -> Result<Extent, usize> {
     match conv {
-        Conv::Time(TimeItem::Clf) => return Some(Extent::Fixed(time::CLF_LEN)),
-        Conv::Time(TimeItem::Frac(u)) => return Some(Extent::Fixed(u.digits())),
-        Conv::Time(TimeItem::Strftime(_)) => return Some(Extent::Strftime),
+        Conv::Time(TimeItem::Clf) => return Ok(Extent::Fixed(time::CLF_LEN)),
+        Conv::Time(TimeItem::Frac(u)) => return Ok(Extent::Fixed(u.digits())),
+        Conv::Time(TimeItem::Strftime(_)) => return Ok(Extent::Strftime),
         _ => {}
     }
     match tokens.get(i + 1) {
-        None => Some(Extent::ToEnd),
+        None => Ok(Extent::ToEnd),
         Some(Token::Literal(lit)) => {
-            let after_quote =
-                i > 0 && matches!(&tokens[i - 1], Token::Literal(prev) if prev.ends_with(b"\""));
-            Some(Extent::Until {
+            // Directives with nothing between them sit within the same quotes.
+            let after_quote = tokens[..i].iter().rev().find_map(|t| match t {
+                Token::Literal(prev) => Some(prev.ends_with(b"\"")),
+                Token::Directive { .. } => None,
+            });
+            Ok(Extent::Until {
                 lit: lit.clone().into_boxed_slice(),
-                quoted: after_quote && lit.starts_with(b"\""),
+                quoted: after_quote == Some(true) && lit.starts_with(b"\""),
                 last: i + 2 == tokens.len(),
             })
         }
-        Some(Token::Directive { .. }) => match conv {
-            Conv::Int(_) | Conv::Time(TimeItem::Epoch(_)) => Some(Extent::Digits { hex: false }),
-            Conv::HexInt => Some(Extent::Digits { hex: true }),
+        Some(Token::Directive {
+            spec, condition, ..
+        }) => match conv {
+            Conv::Int(_) | Conv::Time(TimeItem::Epoch(_)) => Ok(Extent::Digits { hex: false }),
+            Conv::HexInt => Ok(Extent::Digits { hex: true }),
+            _ => {
+                let (byte, may_be_empty) = first_byte(&spec.conv, condition.as_ref()).ok_or(i)?;
+                let or_then = match may_be_empty {
+                    true => Some(Box::new(extent(tokens, i + 1, &spec.conv)?)),
+                    false => None,
+                };
+                Ok(Extent::Before { byte, or_then })
+            }
+        },
+    }
+}
+
+/// The byte a directive's text always starts with, and whether it may also be empty: `?` for
+/// `%q` (or nothing), `[` for `%t`, the first character of a strftime `%{...}t` that starts
+/// with literal text. `None` for every other directive, and for any directive with a status
+/// condition (which then logs `-`).
+fn first_byte(conv: &Conv, condition: Option<&Condition>) -> Option<(u8, bool)> {
+    if condition.is_some() {
+        return None;
+    }
+    match conv {
+        Conv::Query => Some((b'?', true)),
+        Conv::Time(TimeItem::Clf) => Some((b'[', false)),
+        Conv::Time(TimeItem::Strftime(items)) => match items.first()? {
+            StrftimeItem::Literal(text) => Some((*text.as_bytes().first()?, false)),
+            StrftimeItem::OwnedLiteral(text) => Some((*text.as_bytes().first()?, false)),
             _ => None,
         },
+        _ => None,
     }
 }
 

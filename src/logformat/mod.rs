@@ -17,8 +17,13 @@
 //!   `"` and `\`); the literal that ends the format must end the line; the last field of a
 //!   format takes the rest of the line. `%t` is 28 bytes, `%{msec_frac}t`/`%{usec_frac}t` are 3
 //!   or 6 digits, strftime `%{...}t` items read as far as their format does. Two directives
-//!   with nothing between them are refused unless the first is self-delimiting as above or an
-//!   integer (then it reads its digits).
+//!   with nothing between them are taken when the first is self-delimiting as above, or an
+//!   integer (then it reads its digits), or when the text of the second always starts with a
+//!   known byte: `%q` (`?`, or nothing at all), `%t` (`[`), a strftime `%{...}t` that starts
+//!   with literal text (its first character), none of them with a status condition (which
+//!   logs `-` instead). The first then ends at the first such byte, and before `%q` at the
+//!   latest where `%q` would end if it logged nothing (`%m %U%q %H`). Any other pair is
+//!   refused.
 //! - a *conversion*: how its text becomes a `Value`.
 //!
 //! # Values
@@ -48,7 +53,9 @@
 //!
 //! A field ends at the *first* occurrence of the literal after it, so that literal must not
 //! occur in the field (`%v:%p` cannot carry an IPv6 `%v`; quoted fields are safe, as httpd
-//! escapes `"` in them). A strftime `%t` without `%z` is read as this machine's local time.
+//! escapes `"` in them); likewise before a directive taken for its first byte (with `%U%q`, a
+//! `?` in the path itself, sent encoded as `%3F` and logged decoded, ends `%U` there). A
+//! strftime `%t` without `%z` is read as this machine's local time.
 
 mod compile;
 mod directive;

@@ -191,3 +191,26 @@ fn bad_formats_name_the_directive_and_column() {
         }
     }
 }
+
+#[test]
+fn adjacent_directives_end_at_the_first_byte_of_the_next() {
+    let time = "time:2026-11-01T08:15:02Z +01:00";
+    assert_eq!(
+        values("%U%q%t", "/a?b=[c][01/Nov/2026:09:15:02 +0100]"),
+        // A `[` in the query ends it: the limit of taking the first such byte.
+        Err("expected \"[dd/Mon/yyyy:HH:MM:SS +zzzz]\" for %t at column 6".to_owned())
+    );
+    assert_eq!(
+        values("%U%q%t", "/a?b=c[01/Nov/2026:09:15:02 +0100]").unwrap(),
+        ["text:/a", "text:?b=c", time]
+    );
+    assert_eq!(
+        values("%U%q%t", "/a[01/Nov/2026:09:15:02 +0100]").unwrap(),
+        ["text:/a", "null", time]
+    );
+    assert_eq!(
+        values("%>s%U%q", "200/x?").unwrap(),
+        ["digits:200", "text:/x", "text:?"]
+    );
+    assert_eq!(values("%U%q", "/x?y?z").unwrap(), ["text:/x", "text:?y?z"]);
+}
