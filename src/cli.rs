@@ -34,6 +34,13 @@ pub enum Command {
     Parse,
     /// Print the BigQuery table schema (JSON) of the records for the configured format
     Schema,
+    /// Check the configuration, the spool directory, the account, the credentials and the
+    /// topic; one line each, OK, WARN or FAIL; exit 1 on any FAIL
+    Check {
+        /// Also parse this log file and say how many of its lines the format matches
+        #[arg(long, value_name = "FILE")]
+        sample: Option<PathBuf>,
+    },
     /// Look into the disk spool (--spool-dir), check it, or send what is left in it
     Spool {
         #[command(subcommand)]

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         None => cmd::log::execute(&config),
         Some(Command::Parse) => cmd::parse::execute(&config),
         Some(Command::Schema) => cmd::schema::execute(&config),
+        Some(Command::Check { sample }) => cmd::check::execute(&config, sample.as_deref()),
         Some(Command::Spool { action }) => match action {
             SpoolAction::Status => cmd::spool_status::execute(&config),
             SpoolAction::Verify => cmd::spool_verify::execute(&config),

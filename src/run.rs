@@ -27,13 +27,13 @@ use tokio::sync::watch;
 use crate::clock;
 use crate::config::Config;
 use crate::messages::{self, PerKind};
-use crate::metrics;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
 use crate::shutdown::Shutdown;
 use crate::spool::{self, LineIn, SpoolError, SpoolWriter};
+use crate::startup::Prepared;
 use crate::stats::Stats;
 
 /// Size asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while we write.
@@ -68,9 +68,10 @@ pub enum Finish {
     Unpublished { records: u64 },
 }
 
-/// Runs the piped logger on `input` until the input ends and the shutdown is done.
+/// Runs the piped logger on `input`, with what [`crate::startup::prepare`] made ready, until the input ends and the shutdown is done.
 pub fn run(
     config: &Config,
+    prepared: Prepared,
     input: impl Read + Send + 'static,
     shutdown: Shutdown,
 ) -> Result<Finish, RunError> {
@@ -84,7 +85,6 @@ pub fn run(
         shutdown_timeout: config.shutdown.timeout,
     });
 
-    enlarge_stdin_pipe();
     let reader_stats = Arc::clone(&stats);
     let reader_end = Arc::clone(&end);
     let max_line = config.input.max_line_bytes;
@@ -98,13 +98,15 @@ pub fn run(
         })
         .map_err(RunError::Start)?;
 
-    let outputs = metrics::Outputs::new(&config.report, Arc::clone(&stats), spool_reader.probe());
-    let counters_asked = shutdown.counters_asked();
-    let runtime = publish::runtime().map_err(RunError::Start)?;
+    let Prepared {
+        runtime,
+        credentials,
+        ..
+    } = prepared;
     let outcome = runtime.block_on(async {
-        outputs.start(counters_asked);
         let ctx = PublishContext::connect(
             config,
+            credentials,
             Some(destination),
             Redirect::default(),
             Arc::clone(&stats),
@@ -117,9 +119,7 @@ pub fn run(
             Arc::clone(&end),
         ));
         Ok::<_, RunError>(publish::run(&mut spool_reader, config, ctx).await?)
-    });
-    outputs.finish();
-    let outcome = outcome?;
+    })?;
     Ok(match outcome {
         Outcome::AllPublished => Finish::Clean,
         Outcome::DeadlinePassed => Finish::Unpublished {
@@ -213,8 +213,9 @@ impl InputEnd {
     }
 }
 
-/// Asks for a bigger stdin pipe; not a pipe, or not allowed: nothing changes.
-fn enlarge_stdin_pipe() {
+/// Asks for a bigger stdin pipe (as root, past `/proc/sys/fs/pipe-max-size`, so before
+/// privileges are dropped); not a pipe, or not allowed: nothing changes.
+pub fn enlarge_stdin_pipe() {
     // SAFETY: fcntl on fd 0 with F_SETPIPE_SZ only changes the pipe's capacity; on anything
     // that is not a pipe it fails with EBADF/EINVAL, which is ignored.
     unsafe {

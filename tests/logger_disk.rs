@@ -52,9 +52,10 @@ impl Drop for Tmpfs {
 #[test]
 fn lines_written_to_a_segment_that_cannot_rotate_are_not_reported_lost() {
     // Room for the directory and one file: the first segment is created, the next is not.
+    // Mode 0700: a spool directory others can write is refused.
     let Some(disk) = Tmpfs::mount(
         "lines_written_to_a_segment_that_cannot_rotate_are_not_reported_lost",
-        "size=64m,nr_inodes=2",
+        "size=64m,nr_inodes=2,mode=0700",
     ) else {
         return;
     };

@@ -5,19 +5,46 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 use common::binary;
-use common::logger::{
-    Guard, closed_endpoint, sample_lines, signal, spooled_records, unreachable_logger, wait_until,
-    write_lines,
-};
+use common::logger::{Guard, sample_lines, spooled_records, wait_until, write_lines};
+
+/// An endpoint where nothing listens.
+fn closed_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let port = listener.local_addr().expect("its address").port();
+    format!("http://127.0.0.1:{port}")
+}
+
+fn logger(spool: &Path, extra: &[&str]) -> Child {
+    Command::new(binary())
+        .args(["--project", "test", "--topic", "signals", "--endpoint"])
+        .arg(closed_endpoint())
+        .arg("--spool-dir")
+        .arg(spool)
+        .args(extra)
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accesslog-pubsub")
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("a pid");
+    // SAFETY: kill() only sends a signal to the child we started.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+}
 
 #[test]
 fn sigterm_drains_then_exits_leaving_the_unpublished_in_the_spool() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Guard::new(unreachable_logger(
-        "signals",
+    let mut child = Guard::new(logger(
         dir.path(),
         &["--drain-timeout", "1s", "--shutdown-timeout", "1s"],
     ));
@@ -71,11 +98,7 @@ fn sigterm_drains_then_exits_leaving_the_unpublished_in_the_spool() {
 #[test]
 fn a_second_sigterm_exits_at_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Guard::new(unreachable_logger(
-        "signals",
-        dir.path(),
-        &["--drain-timeout", "1h"],
-    ));
+    let mut child = Guard::new(logger(dir.path(), &["--drain-timeout", "1h"]));
     let stdin = child
         .0
         .as_mut()
@@ -100,5 +123,46 @@ fn a_second_sigterm_exits_at_once() {
         spooled_records(dir.path()),
         2,
         "what was read is in the spool"
+    );
+}
+
+#[test]
+fn sighup_sigpipe_and_sigusr2_do_not_end_the_logger() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Guard::new(logger(
+        dir.path(),
+        &["--drain-timeout", "1s", "--shutdown-timeout", "1s"],
+    ));
+    let stdin = child
+        .0
+        .as_mut()
+        .and_then(|c| c.stdin.as_mut())
+        .expect("stdin");
+    write_lines(stdin, &sample_lines(2));
+    wait_until("2 lines spooled", || spooled_records(dir.path()) == 2);
+    for sig in [libc::SIGHUP, libc::SIGPIPE, libc::SIGUSR2] {
+        signal(child.pid(), sig);
+        // A signal whose default action ends the process would have done so by now, and
+        // the lines written after it would not be read.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let running = child.0.as_mut().expect("started");
+        assert!(
+            running.try_wait().expect("try_wait").is_none(),
+            "signal {sig} ended the logger"
+        );
+    }
+    let stdin = child
+        .0
+        .as_mut()
+        .and_then(|c| c.stdin.as_mut())
+        .expect("stdin");
+    write_lines(stdin, &sample_lines(3));
+    wait_until("5 lines spooled", || spooled_records(dir.path()) == 5);
+    let out = child.finish();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("exiting with 5 records not yet published"),
+        "{stderr}"
     );
 }

@@ -6,13 +6,21 @@ use std::io;
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::publish::connect::ConnectError;
+use crate::publish::connect::{self, ConnectError};
 use crate::run::{self, Finish, RunError};
-use crate::shutdown;
+use crate::{messages, shutdown, startup};
 
 pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
-    let shutdown = shutdown::listen().map_err(|e| super::Error::failure(RunError::Start(e)))?;
-    match run::run(config, io::stdin(), shutdown) {
+    let signals = shutdown::listen().map_err(|e| super::Error::failure(RunError::Start(e)))?;
+    // Refuse a configuration without a topic before anything is touched.
+    connect::destination(config).map_err(super::Error::usage)?;
+    run::enlarge_stdin_pipe();
+    let prepared =
+        startup::prepare(config, startup::SpoolDir::Create).map_err(super::Error::usage)?;
+    if prepared.stays_root {
+        messages::warn(startup::STAYS_ROOT);
+    }
+    match run::run(config, prepared, io::stdin(), signals.shutdown) {
         Ok(Finish::Clean) => Ok(ExitCode::SUCCESS),
         Ok(Finish::Unpublished { records }) => Err(super::Error::failure(format_args!(
             "exiting with {records} records not yet published; they stay in the spool {} \

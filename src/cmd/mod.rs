@@ -5,9 +5,12 @@
 //! - `log`: the piped logger (no subcommand): stdin -> spool -> Pub/Sub until the input ends.
 //! - `parse`: stdin -> one JSON record per line on stdout, nothing published.
 //! - `schema`: the BigQuery table schema of a format's records.
+//! - `check`: one line per thing the logger needs (configuration, format, account, spool
+//!   directory, credentials, topic), OK, WARN or FAIL.
 //! - `spool_status`, `spool_verify`, `spool_replay`: the operator's tools for the spool
 //!   directory (`spool status | verify | replay`).
 
+pub mod check;
 pub mod log;
 pub mod parse;
 pub mod schema;

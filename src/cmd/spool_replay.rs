@@ -22,6 +22,7 @@ use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
 use crate::shutdown;
 use crate::spool::{self, Adopt, SpoolError, StreamKind};
+use crate::startup::{self, SpoolDir, StartError};
 use crate::stats::Stats;
 
 /// How often the progress bar is redrawn.
@@ -38,6 +39,8 @@ pub(crate) enum ReplayError {
     Connect(#[from] ConnectError),
     #[error("cannot start: {0}")]
     Start(io::Error),
+    #[error(transparent)]
+    Prepare(#[from] StartError),
 }
 
 impl From<publish::Error> for ReplayError {
@@ -54,7 +57,7 @@ pub fn execute(config: &Config, how: &Replay) -> Result<ExitCode, super::Error> 
     match replay(config, how) {
         Ok(ReplayEnd::Done) => Ok(ExitCode::SUCCESS),
         Ok(ReplayEnd::Stopped { .. }) => Ok(ExitCode::FAILURE),
-        Err(e @ ReplayError::Connect(ConnectError::MissingTopic)) => {
+        Err(e @ (ReplayError::Connect(ConnectError::MissingTopic) | ReplayError::Prepare(_))) => {
             Err(super::Error::usage(format_args!("spool: {e}")))
         }
         Err(e) => Err(super::spool_failure(e)),
@@ -101,7 +104,8 @@ fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, ReplayError> {
         })
     });
     let adopt = Adopt::every(StreamKind::AccessLog, fallback.is_some());
-    let mut shutdown = shutdown::listen().map_err(ReplayError::Start)?;
+    let mut shutdown = shutdown::listen().map_err(ReplayError::Start)?.shutdown;
+    let prepared = startup::prepare(config, SpoolDir::IfThere)?;
     let dir = config.spool.dir.display();
     let (mut held_elsewhere, mut left) = (0, 0);
     if config.spool.dir.exists() {
@@ -137,12 +141,18 @@ fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, ReplayError> {
     ));
     let stats = Arc::new(Stats::default());
     let (give_up_tx, give_up_at) = watch::channel(how.timeout.map(|t| Instant::now() + t));
-    let runtime = publish::runtime().map_err(ReplayError::Start)?;
+    let runtime = prepared.runtime;
     let started = Instant::now();
     let outcome = runtime.block_on(async {
-        let ctx =
-            PublishContext::connect(config, fallback, redirect, Arc::clone(&stats), give_up_at)
-                .await?;
+        let ctx = PublishContext::connect(
+            config,
+            prepared.credentials,
+            fallback,
+            redirect,
+            Arc::clone(&stats),
+            give_up_at,
+        )
+        .await?;
         tokio::spawn(async move {
             shutdown.requested().await;
             give_up_tx.send_replace(Some(Instant::now()));

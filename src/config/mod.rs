@@ -19,7 +19,6 @@ mod settings;
 mod table;
 mod validate;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +49,7 @@ pub struct Config {
     pub input: Input,
     pub publish: Publish,
     pub spool: SpoolOptions,
+    pub privileges: Privileges,
     pub shutdown: Shutdown,
     pub report: Report,
     /// What this configuration was loaded from, for [`Config::reload`].
@@ -82,6 +82,15 @@ pub struct Publish {
     pub ordering_key_field: Option<String>,
 }
 
+/// Who the program runs as once what needs root is done (see `crate::privileges`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Privileges {
+    /// The user to become when started as root.
+    pub user: Option<String>,
+    /// The group to become; `None`: the user's own.
+    pub group: Option<String>,
+}
+
 /// How the piped logger ends.
 #[derive(Debug, Clone)]
 pub struct Shutdown {
@@ -91,16 +100,12 @@ pub struct Shutdown {
     pub timeout: Duration,
 }
 
-/// What is said on stderr and how often, and where else the counters are shown.
+/// What is said on stderr, and how often.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub interval: Duration,
     /// Report every interval even when nothing is wrong.
     pub verbose: bool,
-    /// The JSON status file, if any.
-    pub status_file: Option<PathBuf>,
-    /// Where the Prometheus endpoint listens, if anywhere: a loopback address.
-    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where Pub/Sub is reached.
@@ -187,6 +192,7 @@ fn load_from(sources: Arc<Sources>) -> Result<Config, ConfigError> {
         input: parts.input,
         publish: parts.publish,
         spool: parts.spool,
+        privileges: parts.privileges,
         shutdown: parts.shutdown,
         report: parts.report,
         sources,

@@ -6,7 +6,6 @@
 //! the file, then the flags; `[attributes]` is merged attribute by attribute.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -84,6 +83,12 @@ pub struct Settings {
     #[arg(long, global = true, value_name = "FIELD", help = table::help("ordering_key_field"))]
     pub ordering_key_field: Option<String>,
 
+    #[arg(long, global = true, value_name = "NAME", help = table::help("user"))]
+    pub user: Option<String>,
+
+    #[arg(long, global = true, value_name = "NAME", help = table::help("group"))]
+    pub group: Option<String>,
+
     #[arg(long, global = true, value_name = "DURATION", help = table::help("shutdown_timeout"))]
     pub shutdown_timeout: Option<Dur>,
 
@@ -102,12 +107,6 @@ pub struct Settings {
         help = table::help("verbose")
     )]
     pub verbose: Option<bool>,
-
-    #[arg(long, global = true, value_name = "PATH", help = table::help("status_file"))]
-    pub status_file: Option<PathBuf>,
-
-    #[arg(long, global = true, value_name = "IP:PORT", help = table::help("metrics_listen"))]
-    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The settings as a table of the keys they set.

@@ -129,6 +129,17 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "A record field whose value becomes the message's ordering key",
     },
     Setting {
+        key: "user",
+        default: Default::None,
+        help: "Started as root: the user to run as once what needs root is done (the spool \
+               directory, the credentials); its own group unless `group` is set",
+    },
+    Setting {
+        key: "group",
+        default: Default::None,
+        help: "Started as root: the group to run as (needs `user`)",
+    },
+    Setting {
         key: "shutdown_timeout",
         default: Default::Value("5s"),
         help: "After the input ends, how long to keep publishing what is pending",
@@ -148,18 +159,6 @@ pub(crate) const SETTINGS: &[Setting] = &[
         key: "verbose",
         default: Default::Value("false"),
         help: "Report every interval even when nothing is wrong",
-    },
-    Setting {
-        key: "status_file",
-        default: Default::None,
-        help: "A JSON file of the counters, rewritten every 5s (a temporary file renamed over it) \
-               and once more at exit",
-    },
-    Setting {
-        key: "metrics_listen",
-        default: Default::None,
-        help: "A loopback address and port (e.g. 127.0.0.1:9464) serving the counters as \
-               Prometheus text at /metrics",
     },
 ];
 

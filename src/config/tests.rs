@@ -44,13 +44,16 @@ fn every_flag_is_a_setting_of_the_table_and_its_help_shows_the_default() {
 fn the_shipped_example_config_names_every_setting_and_sets_the_defaults() {
     let mut example: Settings = toml::from_str(EXAMPLE).expect("packaging/config.toml is valid");
     let defaults = Settings::defaults().expect("the defaults parse");
-    // The one deliberate difference: `format` is the LogFormat the packaged Apache snippets
-    // write (tests/packaging.rs checks that they agree).
+    // The deliberate differences: `format` is the LogFormat the packaged Apache snippets
+    // write (tests/packaging.rs checks that they agree); `user` and `group` are the account
+    // the packages create.
     assert_ne!(example.format, defaults.format);
     example.format.clone_from(&defaults.format);
+    assert_eq!(example.user.take().as_deref(), Some("accesslog-pubsub"));
+    assert_eq!(example.group.take().as_deref(), Some("accesslog-pubsub"));
     assert_eq!(
         example, defaults,
-        "packaging/config.toml sets exactly the table's defaults, format aside"
+        "packaging/config.toml sets exactly the table's defaults, format, user and group aside"
     );
     for setting in SETTINGS {
         let mentioned = match setting.key {
@@ -216,28 +219,4 @@ fn errors_name_the_file_and_key_or_the_flag() {
         e.to_string()
             .starts_with("--attribute: attribute key \"googx\"")
     }),);
-}
-
-#[test]
-fn the_metrics_endpoint_listens_on_loopback_only() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("config.toml");
-    std::fs::write(&file, "metrics_listen = \"[::1]:9464\"\n").expect("write");
-    let config = load(sources(&file, Settings::default())).expect("loopback is fine");
-    assert_eq!(
-        config.report.metrics_listen,
-        Some("[::1]:9464".parse().expect("an address"))
-    );
-    std::fs::write(&file, "metrics_listen = \"0.0.0.0:9464\"\n").expect("rewrite");
-    let error = load(sources(&file, Settings::default())).expect_err("not loopback");
-    assert!(
-        error.to_string().starts_with(&format!(
-            "config {}: metrics_listen: 0.0.0.0:9464 is not a loopback address",
-            file.display()
-        )),
-        "{error}"
-    );
-    std::fs::write(&file, "metrics_listen = \"localhost\"\n").expect("rewrite");
-    let error = load(sources(&file, Settings::default())).expect_err("no port");
-    assert!(error.to_string().contains("line 1"), "{error}");
 }

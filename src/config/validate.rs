@@ -5,9 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::settings::{self, FsyncSetting, FullPolicySetting, KeyValue, Layer, Settings};
-use super::{ConfigError, Endpoint, Input, Publish, Report, Shutdown};
+use super::{ConfigError, Endpoint, Input, Privileges, Publish, Report, Shutdown};
 use crate::logformat::LogFormat;
-use crate::record;
 use crate::spool::{FsyncPolicy, FullPolicy, SpoolOptions};
 
 /// Smallest and largest accepted `max_line_bytes`.
@@ -57,6 +56,7 @@ pub(super) struct Areas {
     pub input: Input,
     pub publish: Publish,
     pub spool: SpoolOptions,
+    pub privileges: Privileges,
     pub shutdown: Shutdown,
     pub report: Report,
 }
@@ -133,7 +133,7 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
     let attributes = check_attributes(&s.attributes, &s.attribute_fields, &format)
         .map_err(|(key, message)| at.invalid(key, message))?;
     if let Some(field) = &s.ordering_key_field
-        && !record::columns(&format).iter().any(|c| &c.name == field)
+        && !format.columns().iter().any(|c| &c.name == field)
     {
         return Err(at.invalid("ordering_key_field", unknown_field(field, &format)));
     }
@@ -150,27 +150,7 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         FullPolicySetting::DropNewest => FullPolicy::DropNewest,
     };
     let spool_dir = at.given("spool_dir", s.spool_dir)?;
-    if let Some(path) = &s.status_file
-        && path.file_name().is_none()
-    {
-        return Err(at.invalid(
-            "status_file",
-            format!("{} does not name a file", path.display()),
-        ));
-    }
-    let metrics_listen = s.metrics_listen;
-    if let Some(addr) = metrics_listen
-        && !addr.ip().is_loopback()
-    {
-        return Err(at.invalid(
-            "metrics_listen",
-            format!(
-                "{addr} is not a loopback address: the endpoint has no authentication, so it \
-                 listens on 127.0.0.1 or [::1] only (scrape it from this host, or through a \
-                 proxy that adds TLS and authentication)"
-            ),
-        ));
-    }
+    let privileges = check_privileges(s.user, s.group).map_err(|(key, m)| at.invalid(key, m))?;
 
     Ok(Areas {
         input: Input {
@@ -197,6 +177,7 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
             fsync,
             ..SpoolOptions::new(spool_dir)
         },
+        privileges,
         shutdown: Shutdown {
             drain_timeout: duration(at, "drain_timeout", s.drain_timeout)?,
             timeout: duration(at, "shutdown_timeout", s.shutdown_timeout)?,
@@ -204,8 +185,6 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         report: Report {
             interval: duration(at, "report_interval", s.report_interval)?,
             verbose: at.given("verbose", s.verbose)?,
-            status_file: s.status_file,
-            metrics_listen,
         },
     })
 }
@@ -257,7 +236,7 @@ fn check_attributes(
             ));
         }
     }
-    let columns = record::columns(format);
+    let columns = format.columns();
     for field in fields {
         check_attribute_key(field).map_err(|m| ("attribute_fields", m))?;
         if !columns.iter().any(|c| &c.name == field) {
@@ -294,14 +273,30 @@ fn check_attribute_key(key: &str) -> Result<(), String> {
 }
 
 fn unknown_field(field: &str, format: &LogFormat) -> String {
-    let names: Vec<String> = record::columns(format)
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let names: Vec<String> = format.columns().into_iter().map(|c| c.name).collect();
     format!(
         "{field:?} is not a field of this format's records (they have: {})",
         names.join(", ")
     )
+}
+
+/// `user` and `group` are names (resolved when the program starts, `crate::privileges`);
+/// a group alone says nothing about whom to run as.
+fn check_privileges(
+    user: Option<String>,
+    group: Option<String>,
+) -> Result<Privileges, (&'static str, String)> {
+    for (key, name) in [("user", &user), ("group", &group)] {
+        if let Some(name) = name
+            && (name.is_empty() || name.contains(['\0', ':', '/']) || name.trim() != name)
+        {
+            return Err((key, format!("{name:?} is not a user or group name")));
+        }
+    }
+    if group.is_some() && user.is_none() {
+        return Err(("group", "needs `user` too (the user to run as)".into()));
+    }
+    Ok(Privileges { user, group })
 }
 
 /// Project ids and topic names: what Pub/Sub accepts, checked before anything is sent.

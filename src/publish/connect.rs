@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use google_cloud_auth::credentials::Credentials;
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::RetryPolicy;
 use google_cloud_gax::retry_result::RetryResult;
@@ -24,7 +25,6 @@ use thiserror::Error;
 
 use crate::config::{Config, Endpoint};
 use crate::destination::Destination;
-use crate::stats::Stats;
 
 /// How long one publish RPC attempt may take before it is abandoned and retried.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,31 +37,21 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 pub enum ConnectError {
     #[error("--project and --topic are required to publish (or set them in the config file)")]
     MissingTopic,
-    #[error("credentials file {path}: {message}")]
-    Credentials { path: String, message: String },
+    /// `from` names the source: `credentials file PATH`, or Application Default Credentials.
+    #[error("{from}: {message}")]
+    Credentials { from: String, message: String },
     #[error("cannot create the Pub/Sub client: {0}")]
     Client(String),
 }
 
-/// The last transient error the retry loop saw, for the periodic report; each retry is
-/// counted in `stats.retries`.
+/// The last transient error the retry loop saw, for the periodic report.
 #[derive(Debug, Default)]
 pub struct TransientErrors {
     last: Mutex<Option<(Instant, String)>>,
-    stats: Arc<Stats>,
 }
 
 impl TransientErrors {
-    /// Counts the retries into `stats`.
-    pub fn counting_into(stats: Arc<Stats>) -> TransientErrors {
-        TransientErrors {
-            last: Mutex::default(),
-            stats,
-        }
-    }
-
     fn record(&self, message: String) {
-        Stats::add(&self.stats.retries, 1);
         if let Ok(mut last) = self.last.lock() {
             *last = Some((Instant::now(), message));
         }
@@ -101,6 +91,25 @@ pub fn destination(config: &Config) -> Result<Destination, ConnectError> {
     Destination::from_config(config).ok_or(ConnectError::MissingTopic)
 }
 
+/// The credentials the configuration asks for: none for an emulator (anonymous), the
+/// `credentials_file`, or Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`,
+/// gcloud's file, the metadata server). Files are read here, at once, so this runs before
+/// privileges are dropped; tokens are fetched later, when publishing.
+pub fn credentials(config: &Config) -> Result<Credentials, ConnectError> {
+    match (&config.publish.endpoint, &config.publish.credentials_file) {
+        (Endpoint::Emulator(_), _) => {
+            Ok(google_cloud_auth::credentials::anonymous::Builder::new().build())
+        }
+        (_, Some(path)) => credentials_from_file(path),
+        (_, None) => google_cloud_auth::credentials::Builder::default()
+            .build()
+            .map_err(|e| ConnectError::Credentials {
+                from: "Application Default Credentials".into(),
+                message: e.to_string(),
+            }),
+    }
+}
+
 /// How a client groups messages into requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Batching {
@@ -117,6 +126,7 @@ pub async fn publisher(
     config: &Config,
     topic: &str,
     batching: Batching,
+    credentials: Credentials,
     seen: Arc<TransientErrors>,
 ) -> Result<Publisher, ConnectError> {
     let backoff = ExponentialBackoffBuilder::new()
@@ -134,18 +144,10 @@ pub async fn publisher(
         .set_delay_threshold(config.publish.batch_max_delay)
         .with_retry_policy(RetryTransientForever { seen })
         .with_backoff_policy(backoff)
-        .with_retry_throttler(CircuitBreaker::clamp(1, 0, 0));
-    builder = match &config.publish.endpoint {
-        Endpoint::Emulator(url) => builder
-            .with_endpoint(url)
-            .with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build()),
-        Endpoint::Custom(url) => builder.with_endpoint(url),
-        Endpoint::Google => builder,
-    };
-    if let Some(path) = &config.publish.credentials_file
-        && !matches!(config.publish.endpoint, Endpoint::Emulator(_))
-    {
-        builder = builder.with_credentials(credentials_from_file(path)?);
+        .with_retry_throttler(CircuitBreaker::clamp(1, 0, 0))
+        .with_credentials(credentials);
+    if let Endpoint::Emulator(url) | Endpoint::Custom(url) = &config.publish.endpoint {
+        builder = builder.with_endpoint(url);
     }
     builder
         .build()
@@ -155,14 +157,12 @@ pub async fn publisher(
 
 /// Credentials from a JSON file of any type Google issues (service account key, authorized
 /// user, external account, impersonated service account).
-fn credentials_from_file(
-    path: &Path,
-) -> Result<google_cloud_auth::credentials::Credentials, ConnectError> {
+fn credentials_from_file(path: &Path) -> Result<Credentials, ConnectError> {
     use google_cloud_auth::credentials::{
         external_account, impersonated, service_account, user_account,
     };
     let fail = |message: String| ConnectError::Credentials {
-        path: path.display().to_string(),
+        from: format!("credentials file {}", path.display()),
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;

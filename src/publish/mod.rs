@@ -42,6 +42,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use google_cloud_auth::credentials::Credentials;
 use google_cloud_pubsub::client::Publisher;
 use google_cloud_pubsub::error::PublishError;
 use google_cloud_pubsub::model::Message;
@@ -49,7 +50,6 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::clock;
 use crate::config::Config;
 use crate::destination::Destination;
 use crate::messages::{self, PerKind};
@@ -116,13 +116,19 @@ impl PublishContext {
     /// refused at once (no I/O towards Pub/Sub yet; needs a running tokio runtime).
     pub async fn connect(
         config: &Config,
+        credentials: Credentials,
         fallback: Option<Destination>,
         redirect: Redirect,
         stats: Arc<Stats>,
         give_up_at: watch::Receiver<Option<std::time::Instant>>,
     ) -> Result<PublishContext, ConnectError> {
-        let transient = Arc::new(TransientErrors::counting_into(Arc::clone(&stats)));
-        let mut routes = Routes::new(fallback.clone(), redirect.clone(), Arc::clone(&transient));
+        let transient = Arc::new(TransientErrors::default());
+        let mut routes = Routes::new(
+            fallback.clone(),
+            redirect.clone(),
+            credentials,
+            Arc::clone(&transient),
+        );
         if let Some(fallback) = fallback {
             routes
                 .client(config, &redirect.apply(fallback), Batching::Configured)
@@ -201,9 +207,7 @@ pub async fn run(
                 let Some(entry) = in_flight.get_mut(&sent.key) else { continue };
                 entry.sending -= 1;
                 Stats::add(&ctx.stats.published, (sent.sent - sent.failed.len()) as u64);
-                for (_, error) in &sent.failed {
-                    ctx.stats.publish_error(trouble::classify(error), 1);
-                }
+                Stats::add(&ctx.stats.publish_failures, sent.failed.len() as u64);
                 let mut suspects = Vec::new();
                 let mut refused = Vec::new();
                 let mut retry = Vec::new();
@@ -223,7 +227,6 @@ pub async fn run(
                         .client(config, &entry.destination, Batching::OnePerRequest)
                         .await?;
                     resume_ordering_keys(&client, &messages);
-                    Stats::add(&ctx.stats.resent, messages.len() as u64);
                     sending.push(send(&client, sent.key, true, messages));
                     entry.sending += 1;
                 }
@@ -254,8 +257,6 @@ pub async fn run(
                 if entry.sending == 0 && entry.failed.is_empty() {
                     in_flight_records -= entry.batch.records.len();
                     if let Some(done) = in_flight.remove(&sent.key) {
-                        let read_at = done.batch.records.iter().map(|r| r.received_at_us);
-                        ctx.stats.latency.record(read_at, clock::now_us());
                         spool.ack(done.batch.ticket);
                     }
                 }
@@ -274,7 +275,6 @@ pub async fn run(
                     .client(config, &entry.destination, Batching::Configured)
                     .await?;
                 resume_ordering_keys(&client, &messages);
-                Stats::add(&ctx.stats.resent, messages.len() as u64);
                 sending.push(send(&client, key, false, messages));
                 entry.sending += 1;
             }

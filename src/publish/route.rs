@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use google_cloud_auth::credentials::Credentials;
 use google_cloud_pubsub::client::Publisher;
 
 use super::connect::{self, Batching, ConnectError, TransientErrors};
@@ -45,6 +46,8 @@ pub struct Routes {
     fallback: Option<Arc<Destination>>,
     redirect: Redirect,
     clients: HashMap<(String, Batching), Publisher>,
+    /// Every client's credentials (one token cache for all of them).
+    credentials: Credentials,
     transient: Arc<TransientErrors>,
 }
 
@@ -54,12 +57,14 @@ impl Routes {
     pub fn new(
         fallback: Option<Destination>,
         redirect: Redirect,
+        credentials: Credentials,
         transient: Arc<TransientErrors>,
     ) -> Routes {
         Routes {
             fallback: fallback.map(|d| Arc::new(redirect.apply(d))),
             redirect,
             clients: HashMap::new(),
+            credentials,
             transient,
         }
     }
@@ -87,7 +92,14 @@ impl Routes {
             return Ok(client.clone());
         }
         let transient = Arc::clone(&self.transient);
-        let client = connect::publisher(config, &key.0, batching, transient).await?;
+        let client = connect::publisher(
+            config,
+            &key.0,
+            batching,
+            self.credentials.clone(),
+            transient,
+        )
+        .await?;
         self.clients.insert(key, client.clone());
         Ok(client)
     }
@@ -105,6 +117,10 @@ mod tests {
             attribute_fields: Vec::new(),
             ordering_key_field: None,
         }
+    }
+
+    fn anonymous() -> Credentials {
+        google_cloud_auth::credentials::anonymous::Builder::new().build()
     }
 
     fn segment(route: Route) -> SegmentInfo {
@@ -125,6 +141,7 @@ mod tests {
         let plain = Routes::new(
             Some(dest("p", "topicb")),
             Redirect::default(),
+            anonymous(),
             Arc::clone(&transient),
         );
         assert_eq!(
@@ -145,6 +162,7 @@ mod tests {
                 project: None,
                 topic: Some("topicc".into()),
             },
+            anonymous(),
             transient,
         );
         assert_eq!(

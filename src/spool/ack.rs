@@ -115,7 +115,7 @@ impl AckFile {
                     .write(true)
                     .create(true)
                     .truncate(false)
-                    .mode(0o640)
+                    .mode(0o600)
                     .open(&self.path)?,
             );
         }

@@ -110,7 +110,7 @@ pub(crate) fn create_segment(dir: &Path, stem: &Stem, header: &[u8]) -> io::Resu
         .read(true)
         .write(true)
         .create_new(true)
-        .mode(0o640)
+        .mode(0o600)
         .open(&tmp)?;
     let written = file
         .try_lock()

@@ -301,17 +301,31 @@ impl Apache {
         self.dir.path().join("accesslog-pubsub.conf")
     }
 
-    /// The shipped Debian snippet with its pipe pointed at the binary under test, the
-    /// shipped configuration and this test's topic, spool and endpoint.
+    /// The shipped Debian snippet with its pipe pointed at the binary under test, a copy of
+    /// the shipped configuration (in this root-owned directory, as root requires of it) and
+    /// this test's topic, spool and endpoint. Where the packages' account does not exist
+    /// (the package was never installed here), the logger drops to `nobody` instead.
     fn snippet(&self, target: &LoggerTarget) -> String {
         let shipped = shipped_file("apache-conf/debian/conf-available/accesslog-pubsub.conf");
         let text = fs::read_to_string(&shipped).expect("read the shipped snippet");
         let pipe = "\"|/usr/bin/accesslog-pubsub\"";
         assert_eq!(text.matches(pipe).count(), 1, "the snippet pipes once");
+        let config = self.dir.path().join("config.toml");
+        fs::copy(shipped_config(), &config).expect("copy the shipped config");
+        let packaged_account = Command::new("getent")
+            .args(["passwd", "accesslog-pubsub"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let account = if packaged_account {
+            ""
+        } else {
+            " --user nobody --group nogroup"
+        };
         let ours = format!(
-            "\"|{} --config {} --project {} --topic {} --spool-dir {} --endpoint {}\"",
+            "\"|{} --config {} --project {} --topic {} --spool-dir {} --endpoint {}{account}\"",
             binary().display(),
-            shipped_config().display(),
+            config.display(),
             super::emulator::PROJECT,
             target.topic,
             self.spool_dir().display(),
