@@ -18,8 +18,10 @@
 //!   the files root trusts, prepare the spool directory, read the credentials, drop privileges.
 //! - `ownership`: who may write the spool directory and the files a root process trusts.
 //! - `privileges`: the `user`/`group` account, and dropping to it for good.
-//! - `shutdown`: signals in one place: SIGTERM/SIGINT (drain, then stop; the second exits);
-//!   SIGHUP, SIGUSR2 and SIGPIPE end nothing.
+//! - `shutdown`: signals in one place: SIGTERM/SIGINT (drain, then stop; the second exits),
+//!   SIGUSR1 (the counters); SIGHUP, SIGUSR2 and SIGPIPE end nothing.
+//! - `metrics`: the counters shown: the SIGUSR1 line, the status file, the Prometheus
+//!   endpoint.
 //! - `config`: one table of settings; defaults, TOML file and flags -> one validated,
 //!   immutable [`config::Config`] by area, rebuilt whole by [`config::Config::reload`].
 //! - `report`, `stats`: the periodic report and spool events, and the counters they are
@@ -32,9 +34,12 @@
 //!   module doc has the exact file format).
 //! - `destination`: where and how records are sent (topic, attributes, ordering key), as
 //!   recorded in each spool segment.
-//! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that runs it.
-//! - `record`: one parsed line -> one flat JSON object (`id`, `host`, fields, `raw`/`parse_error`).
+//! - `record`: a line's values -> one flat JSON object; owns every key, the column names and
+//!   their order (`record::columns`, which `schema` and the configuration ask).
+//! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that
+//!   runs it, giving each directive's typed value. Knows directives, not JSON or column names.
 //! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
+//! - `rfc3339`: UTC instants as RFC 3339 text, for `%t` timestamps and `received_at`.
 //! - `clock`: the wall clock in microseconds, read in one place.
 //!
 //! Only what the binary, the integration tests, the bench example and the man page need is
@@ -55,11 +60,13 @@ pub use destination::Destination;
 
 mod clock;
 mod destination;
+mod metrics;
 mod ownership;
 mod privileges;
 mod publish;
 mod reader;
 mod report;
+mod rfc3339;
 mod run;
 mod scan;
 mod shutdown;

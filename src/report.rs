@@ -60,7 +60,8 @@ impl Reporter {
     }
 
     /// The report line for the period that just ended, a warning when something is wrong.
-    /// `transient` is the last transient publish error of the period.
+    /// `transient` is the last transient publish error of the period. The period's publish
+    /// latency p50/p99 are kept in `stats` ([`Stats::last_interval_latency`]).
     pub fn report(
         &mut self,
         stats: &Stats,
@@ -78,7 +79,9 @@ impl Reporter {
         });
 
         let mut trouble = Vec::new();
-        let failures = now.publish_failures - before.publish_failures;
+        let failures = now.publish_failures() - before.publish_failures();
+        let latency = now.latency.since(&before.latency).quantiles();
+        stats.set_last_interval_latency(latency);
         if failures > 0 {
             trouble.push(format!("{failures} publish failures"));
         }
@@ -121,6 +124,13 @@ impl Reporter {
             spool.records,
             spool.bytes,
         );
+        if let Some(q) = latency {
+            line.push_str(&format!(
+                "; publish latency p50 {}ms, p99 {}ms",
+                q.p50.as_millis(),
+                q.p99.as_millis()
+            ));
+        }
         for t in trouble {
             line.push_str("; ");
             line.push_str(&t);
@@ -208,6 +218,7 @@ impl Notices {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publish::trouble::Kind;
     use std::path::PathBuf;
     use std::time::Instant;
 
@@ -237,12 +248,21 @@ mod tests {
             ),
             "{line}"
         );
+        assert_eq!(stats.last_interval_latency(), None);
         Stats::add(&stats.blank_lines, 1);
-        Stats::add(&stats.publish_failures, 4);
+        stats.publish_error(Kind::Other, 4);
+        stats.latency.record([0, 0].into_iter(), 40_000);
         let (level, line) = reporter.report(&stats, &spool, None);
         assert_eq!(level, Level::Warning);
         assert!(line.contains("0 oversized, 1 blank"), "{line}");
-        assert!(line.ends_with("; 4 publish failures"), "{line}");
+        assert!(
+            line.ends_with("; publish latency p50 37ms, p99 49ms; 4 publish failures"),
+            "{line}"
+        );
+        assert!(stats.last_interval_latency().is_some());
+        let (_, line) = reporter.report(&stats, &spool, None);
+        assert!(!line.contains("latency"), "none acknowledged: {line}");
+        assert_eq!(stats.last_interval_latency(), None);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use crate::clock;
 use crate::config::Config;
 use crate::messages::{self, PerKind};
+use crate::metrics;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
@@ -98,12 +99,15 @@ pub fn run(
         })
         .map_err(RunError::Start)?;
 
+    let outputs = metrics::Outputs::new(&config.report, Arc::clone(&stats), spool_reader.probe());
+    let counters_asked = shutdown.counters_asked();
     let Prepared {
         runtime,
         credentials,
         ..
     } = prepared;
     let outcome = runtime.block_on(async {
+        outputs.start(counters_asked);
         let ctx = PublishContext::connect(
             config,
             credentials,
@@ -119,7 +123,9 @@ pub fn run(
             Arc::clone(&end),
         ));
         Ok::<_, RunError>(publish::run(&mut spool_reader, config, ctx).await?)
-    })?;
+    });
+    outputs.finish();
+    let outcome = outcome?;
     Ok(match outcome {
         Outcome::AllPublished => Finish::Clean,
         Outcome::DeadlinePassed => Finish::Unpublished {

@@ -5,6 +5,8 @@
 //!   publishes for up to `shutdown_timeout`; `spool replay` stops publishing. The second
 //!   exits at once with status 1, from the signal handler itself, so nothing can hold it up
 //!   (everything read is in the spool by then).
+//! - SIGUSR1: asks for the counters ([`Shutdown::counters_asked`]); the piped logger says
+//!   them as one line ([`crate::metrics`]), other commands ignore it.
 //! - SIGHUP: never ends the program (operators and log-rotation scripts send it by habit).
 //! - SIGUSR2: ignored (its default action would end the program).
 //! - SIGPIPE: ignored, as Rust's runtime sets it before `main`: a write to a closed pipe
@@ -19,13 +21,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
 use tokio::sync::watch;
 
 /// Resolves once a shutdown was asked for; clones wait for the same one.
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     requested: watch::Receiver<bool>,
+    counters: CountersAsked,
 }
 
 impl Shutdown {
@@ -37,16 +41,31 @@ impl Shutdown {
             std::future::pending::<()>().await;
         }
     }
+
+    /// What resolves each time SIGUSR1 asks for the counters.
+    pub fn counters_asked(&self) -> CountersAsked {
+        self.counters.clone()
+    }
 }
 
-/// What the signals ask for, each waited on by whoever acts on it.
+/// Resolves each time SIGUSR1 comes (signals close together may count as one).
 #[derive(Debug, Clone)]
-pub struct Signals {
-    pub shutdown: Shutdown,
+pub struct CountersAsked {
+    asked: watch::Receiver<()>,
+}
+
+impl CountersAsked {
+    /// Resolves at the next SIGUSR1, or at once if one came since the last call.
+    pub async fn next(&mut self) {
+        if self.asked.changed().await.is_err() {
+            // The signal thread never ends; were it gone, no signal could ask any more.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Installs the handlers and starts the thread that passes the signals on.
-pub fn listen() -> io::Result<Signals> {
+pub fn listen() -> io::Result<Shutdown> {
     let seen = Arc::new(AtomicBool::new(false));
     for signal in [SIGTERM, SIGINT] {
         // Registered first, so it looks at the flag before the second action sets it:
@@ -54,8 +73,9 @@ pub fn listen() -> io::Result<Signals> {
         signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&seen))?;
         signal_hook::flag::register(signal, Arc::clone(&seen))?;
     }
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2])?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2])?;
     let (tell, requested) = watch::channel(false);
+    let (ask, asked) = watch::channel(());
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -64,11 +84,15 @@ pub fn listen() -> io::Result<Signals> {
                     SIGTERM | SIGINT => {
                         tell.send_replace(true);
                     }
+                    SIGUSR1 => {
+                        ask.send_replace(());
+                    }
                     _ => {}
                 }
             }
         })?;
-    Ok(Signals {
-        shutdown: Shutdown { requested },
+    Ok(Shutdown {
+        requested,
+        counters: CountersAsked { asked },
     })
 }

@@ -446,3 +446,109 @@ fn time_cache_does_not_leak_between_lines() {
         ]
     );
 }
+
+/// The id, host and received_at every record of these tests starts with, then `fields`,
+/// then the flags of a parsed UTF-8 line.
+fn whole_record(fields: Value) -> Value {
+    let mut rec = json!({
+        "id": "00000000feedbeef-42",
+        "host": "web-1",
+        "received_at": "2026-11-01T11:15:02.123456Z",
+    });
+    let object = rec.as_object_mut().unwrap();
+    object.extend(fields.as_object().unwrap().clone());
+    object.extend(
+        json!({"truncated": false, "invalid_utf8": false, "raw": null})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    rec
+}
+
+#[test]
+fn path_and_query_directly_adjacent() {
+    let format = r#"%h "%m %U%q %H" %>s"#;
+    let cases = [
+        ("/search?q=a&page=2", "/search", json!("?q=a&page=2")),
+        ("/search", "/search", Value::Null),
+        ("/a?next=/b?c=d?", "/a", json!("?next=/b?c=d?")),
+        ("/?", "/", json!("?")),
+    ];
+    for (target, path, query) in cases {
+        let line = format!(r#"203.0.113.7 "GET {target} HTTP/1.1" 200"#);
+        assert_eq!(
+            parsed(format, &line),
+            whole_record(json!({
+                "remote_host": "203.0.113.7",
+                "method": "GET",
+                "url_path": path,
+                "query_string": query,
+                "protocol": "HTTP/1.1",
+                "status": 200,
+            })),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn path_and_query_alone_and_quoted() {
+    for (line, path, query) in [
+        ("/a/b?x=1", "/a/b", json!("?x=1")),
+        ("/a/b", "/a/b", Value::Null),
+        ("/a?x=?y", "/a", json!("?x=?y")),
+    ] {
+        assert_eq!(
+            parsed("%U%q", line),
+            whole_record(json!({"url_path": path, "query_string": query})),
+            "{line}"
+        );
+    }
+    // Inside quotes the query ends at the first unescaped quote.
+    assert_eq!(
+        parsed(r#""%U%q" %>s"#, r#""/p?q=\"x\"" 200"#),
+        whole_record(json!({"url_path": "/p", "query_string": "?q=\"x\"", "status": 200})),
+    );
+    assert_eq!(
+        parsed(r#""%U%q" %>s"#, r#""/p" 200"#),
+        whole_record(json!({"url_path": "/p", "query_string": null, "status": 200})),
+    );
+}
+
+#[test]
+fn a_directive_before_a_time() {
+    let rec = parsed("%h%t %>s", "203.0.113.7[01/Nov/2026:09:15:02 +0100] 200");
+    assert_eq!(rec["remote_host"], "203.0.113.7");
+    assert_eq!(rec["timestamp"], "2026-11-01T08:15:02Z");
+    let rec = parsed(
+        "%h%{[%d/%b/%Y:%H:%M:%S %z]}t",
+        "h[01/Nov/2026:09:15:02 +0100]",
+    );
+    assert_eq!(rec["remote_host"], "h");
+    assert_eq!(rec["timestamp"], "2026-11-01T08:15:02Z");
+    let rec = failed("%h%t", "203.0.113.7 01/Nov/2026");
+    assert_eq!(rec["parse_error"], "no \"[\" after %h starting at column 1");
+}
+
+#[test]
+fn adjacent_directives_without_a_known_first_byte_are_refused() {
+    for (format, column, directive) in [
+        ("%h%l", 1, "%h"),
+        ("%U%!200q", 1, "%U"),
+        ("%m %U%q%H", 6, "%q"),
+        ("%h%{%d/%b/%Y %T}t", 1, "%h"),
+    ] {
+        let err = LogFormat::new(format).unwrap_err();
+        assert_eq!(
+            (err.column, err.message),
+            (
+                column,
+                format!(
+                    "directive {directive} must be followed by literal text, not by another directive"
+                )
+            ),
+            "{format}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! JSON object of the documented shape, and reads back what Apache's escaping wrote.
 
 use accesslog_pubsub::logformat::LogFormat;
-use accesslog_pubsub::record::{Encoder, LineMeta, RecordId};
+use accesslog_pubsub::record::{Encoder, LineMeta, RecordId, columns};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -14,6 +14,7 @@ const FORMATS: &[&str] = &[
     r#"%t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b"#,
     r#"[%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t] %a %{c}a %>s%<s "%400,501{User-Agent}i" %D %{ms}T %X %{hextid}P"#,
     r#"%{msec}t %v %u "%{Cookie}i" %q %U %^FB %{X-Trace}^ti %k"#,
+    r#"%h "%m %U%q %H" "%U%q" %U%q"#,
 ];
 
 fn meta(truncated: bool) -> LineMeta {
@@ -33,7 +34,7 @@ fn check_shape(encoder: &mut Encoder, format: &LogFormat, line: &[u8], truncated
     assert!(!text.contains('\n'), "one line: {text}");
     let record: Value = serde_json::from_str(text).expect("output is one JSON object");
     let object = record.as_object().expect("an object");
-    let names: Vec<String> = format.columns().into_iter().map(|c| c.name).collect();
+    let names: Vec<String> = columns(format).into_iter().map(|c| c.name).collect();
     if ok {
         assert_eq!(object.len(), names.len() - 1, "{text}");
         assert!(object.get("parse_error").is_none());
@@ -197,6 +198,29 @@ proptest! {
         all_utf8 &= utf8;
         prop_assert_eq!(&rec["request"], text.as_str());
         prop_assert_eq!(&rec["invalid_utf8"], &Value::Bool(!all_utf8));
+    }
+
+    /// `%U%q` split where the query starts, whatever the path and query hold (but a space,
+    /// which ends `%U` or `%q` here, and a `?` in the path).
+    #[test]
+    fn path_and_query_read_back(
+        path in proptest::collection::vec(any::<u8>().prop_filter("no ? or space", |b| *b != b'?' && *b != b' '), 0..30),
+        query in proptest::option::of(proptest::collection::vec(any::<u8>().prop_filter("no space", |b| *b != b' '), 0..30)),
+    ) {
+        let format = LogFormat::new(r#""%m %U%q %H" "%U%q""#).unwrap();
+        let mut encoder = Encoder::new(format.clone(), "web-1");
+        let path = [b"/".as_slice(), &path].concat();
+        let q = query.as_ref().map(|q| [b"?".as_slice(), q].concat());
+        let logged = format!("{}{}", apache_escape(&path), q.as_deref().map(apache_escape).unwrap_or_default());
+        let line = format!(r#""GET {logged} HTTP/1.1" "{logged}""#);
+        let rec = check_shape(&mut encoder, &format, line.as_bytes(), false);
+        prop_assert!(rec.get("parse_error").is_none(), "{} -> {}", line, rec);
+        let want_path = expected(&path).0;
+        let want_query = q.as_deref().map(|q| expected(q).0);
+        for (p, q) in [("url_path", "query_string"), ("url_path_2", "query_string_2")] {
+            prop_assert_eq!(&rec[p], want_path.as_str());
+            prop_assert_eq!(rec[q].as_str(), want_query.as_deref());
+        }
     }
 
     #[test]

@@ -5,46 +5,19 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::binary;
-use common::logger::{Guard, sample_lines, spooled_records, wait_until, write_lines};
-
-/// An endpoint where nothing listens.
-fn closed_endpoint() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let port = listener.local_addr().expect("its address").port();
-    format!("http://127.0.0.1:{port}")
-}
-
-fn logger(spool: &Path, extra: &[&str]) -> Child {
-    Command::new(binary())
-        .args(["--project", "test", "--topic", "signals", "--endpoint"])
-        .arg(closed_endpoint())
-        .arg("--spool-dir")
-        .arg(spool)
-        .args(extra)
-        .env_remove("PUBSUB_EMULATOR_HOST")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accesslog-pubsub")
-}
-
-fn signal(pid: u32, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("a pid");
-    // SAFETY: kill() only sends a signal to the child we started.
-    let rc = unsafe { libc::kill(pid, signal) };
-    assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
-}
+use common::logger::{
+    Guard, closed_endpoint, sample_lines, signal, spooled_records, unreachable_logger, wait_until,
+    write_lines,
+};
 
 #[test]
 fn sigterm_drains_then_exits_leaving_the_unpublished_in_the_spool() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Guard::new(logger(
+    let mut child = Guard::new(unreachable_logger(
+        "signals",
         dir.path(),
         &["--drain-timeout", "1s", "--shutdown-timeout", "1s"],
     ));
@@ -98,7 +71,11 @@ fn sigterm_drains_then_exits_leaving_the_unpublished_in_the_spool() {
 #[test]
 fn a_second_sigterm_exits_at_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Guard::new(logger(dir.path(), &["--drain-timeout", "1h"]));
+    let mut child = Guard::new(unreachable_logger(
+        "signals",
+        dir.path(),
+        &["--drain-timeout", "1h"],
+    ));
     let stdin = child
         .0
         .as_mut()
@@ -129,7 +106,8 @@ fn a_second_sigterm_exits_at_once() {
 #[test]
 fn sighup_sigpipe_and_sigusr2_do_not_end_the_logger() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Guard::new(logger(
+    let mut child = Guard::new(unreachable_logger(
+        "signals",
         dir.path(),
         &["--drain-timeout", "1s", "--shutdown-timeout", "1s"],
     ));

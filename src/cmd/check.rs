@@ -152,7 +152,7 @@ fn configuration(config: &Config) -> Finding {
 
 fn format(config: &Config) -> Finding {
     let format = &config.input.format;
-    let columns = format.columns();
+    let columns = crate::record::columns(format);
     finding(
         Verdict::Ok,
         "format",

@@ -11,7 +11,7 @@ use crate::run::{self, Finish, RunError};
 use crate::{messages, shutdown, startup};
 
 pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
-    let signals = shutdown::listen().map_err(|e| super::Error::failure(RunError::Start(e)))?;
+    let shutdown = shutdown::listen().map_err(|e| super::Error::failure(RunError::Start(e)))?;
     // Refuse a configuration without a topic before anything is touched.
     connect::destination(config).map_err(super::Error::usage)?;
     run::enlarge_stdin_pipe();
@@ -20,7 +20,7 @@ pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
     if prepared.stays_root {
         messages::warn(startup::STAYS_ROOT);
     }
-    match run::run(config, prepared, io::stdin(), signals.shutdown) {
+    match run::run(config, prepared, io::stdin(), shutdown) {
         Ok(Finish::Clean) => Ok(ExitCode::SUCCESS),
         Ok(Finish::Unpublished { records }) => Err(super::Error::failure(format_args!(
             "exiting with {records} records not yet published; they stay in the spool {} \

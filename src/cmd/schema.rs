@@ -1,5 +1,5 @@
-//! The BigQuery table schema for the records a LogFormat can produce: every column of
-//! [`LogFormat::columns`], all NULLABLE.
+//! The BigQuery table schema for the records a LogFormat can produce: every column
+//! [`record::columns`] lists, all NULLABLE.
 
 use std::io;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::logformat::LogFormat;
+use crate::record;
 
 /// One entry of a BigQuery JSON schema file.
 #[derive(Serialize)]
@@ -28,7 +29,7 @@ pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
 
 /// The schema as pretty JSON, ready for `bq mk --table ... schema.json`.
 pub(crate) fn bigquery_schema(format: &LogFormat) -> String {
-    let columns = format.columns();
+    let columns = record::columns(format);
     let fields: Vec<Field<'_>> = columns
         .iter()
         .map(|c| Field {

@@ -104,7 +104,7 @@ fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, ReplayError> {
         })
     });
     let adopt = Adopt::every(StreamKind::AccessLog, fallback.is_some());
-    let mut shutdown = shutdown::listen().map_err(ReplayError::Start)?.shutdown;
+    let mut shutdown = shutdown::listen().map_err(ReplayError::Start)?;
     let prepared = startup::prepare(config, SpoolDir::IfThere)?;
     let dir = config.spool.dir.display();
     let (mut held_elsewhere, mut left) = (0, 0);

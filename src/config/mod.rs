@@ -19,6 +19,7 @@ mod settings;
 mod table;
 mod validate;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,12 +101,16 @@ pub struct Shutdown {
     pub timeout: Duration,
 }
 
-/// What is said on stderr, and how often.
+/// What is said on stderr and how often, and where else the counters are shown.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub interval: Duration,
     /// Report every interval even when nothing is wrong.
     pub verbose: bool,
+    /// The JSON status file, if any.
+    pub status_file: Option<PathBuf>,
+    /// Where the Prometheus endpoint listens, if anywhere: a loopback address.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where Pub/Sub is reached.

@@ -6,6 +6,7 @@
 //! the file, then the flags; `[attributes]` is merged attribute by attribute.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -107,6 +108,12 @@ pub struct Settings {
         help = table::help("verbose")
     )]
     pub verbose: Option<bool>,
+
+    #[arg(long, global = true, value_name = "PATH", help = table::help("status_file"))]
+    pub status_file: Option<PathBuf>,
+
+    #[arg(long, global = true, value_name = "IP:PORT", help = table::help("metrics_listen"))]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The settings as a table of the keys they set.

@@ -160,6 +160,18 @@ pub(crate) const SETTINGS: &[Setting] = &[
         default: Default::Value("false"),
         help: "Report every interval even when nothing is wrong",
     },
+    Setting {
+        key: "status_file",
+        default: Default::None,
+        help: "A JSON file of the counters, rewritten every 5s (a temporary file renamed over it) \
+               and once more at exit",
+    },
+    Setting {
+        key: "metrics_listen",
+        default: Default::None,
+        help: "A loopback address and port (e.g. 127.0.0.1:9464) serving the counters as \
+               Prometheus text at /metrics",
+    },
 ];
 
 /// The setting of `key`, if there is one.

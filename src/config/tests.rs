@@ -220,3 +220,27 @@ fn errors_name_the_file_and_key_or_the_flag() {
             .starts_with("--attribute: attribute key \"googx\"")
     }),);
 }
+
+#[test]
+fn the_metrics_endpoint_listens_on_loopback_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "metrics_listen = \"[::1]:9464\"\n").expect("write");
+    let config = load(sources(&file, Settings::default())).expect("loopback is fine");
+    assert_eq!(
+        config.report.metrics_listen,
+        Some("[::1]:9464".parse().expect("an address"))
+    );
+    std::fs::write(&file, "metrics_listen = \"0.0.0.0:9464\"\n").expect("rewrite");
+    let error = load(sources(&file, Settings::default())).expect_err("not loopback");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "config {}: metrics_listen: 0.0.0.0:9464 is not a loopback address",
+            file.display()
+        )),
+        "{error}"
+    );
+    std::fs::write(&file, "metrics_listen = \"localhost\"\n").expect("rewrite");
+    let error = load(sources(&file, Settings::default())).expect_err("no port");
+    assert!(error.to_string().contains("line 1"), "{error}");
+}

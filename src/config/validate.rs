@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::settings::{self, FsyncSetting, FullPolicySetting, KeyValue, Layer, Settings};
 use super::{ConfigError, Endpoint, Input, Privileges, Publish, Report, Shutdown};
 use crate::logformat::LogFormat;
+use crate::record;
 use crate::spool::{FsyncPolicy, FullPolicy, SpoolOptions};
 
 /// Smallest and largest accepted `max_line_bytes`.
@@ -133,7 +134,7 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
     let attributes = check_attributes(&s.attributes, &s.attribute_fields, &format)
         .map_err(|(key, message)| at.invalid(key, message))?;
     if let Some(field) = &s.ordering_key_field
-        && !format.columns().iter().any(|c| &c.name == field)
+        && !record::columns(&format).iter().any(|c| &c.name == field)
     {
         return Err(at.invalid("ordering_key_field", unknown_field(field, &format)));
     }
@@ -150,6 +151,27 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         FullPolicySetting::DropNewest => FullPolicy::DropNewest,
     };
     let spool_dir = at.given("spool_dir", s.spool_dir)?;
+    if let Some(path) = &s.status_file
+        && path.file_name().is_none()
+    {
+        return Err(at.invalid(
+            "status_file",
+            format!("{} does not name a file", path.display()),
+        ));
+    }
+    let metrics_listen = s.metrics_listen;
+    if let Some(addr) = metrics_listen
+        && !addr.ip().is_loopback()
+    {
+        return Err(at.invalid(
+            "metrics_listen",
+            format!(
+                "{addr} is not a loopback address: the endpoint has no authentication, so it \
+                 listens on 127.0.0.1 or [::1] only (scrape it from this host, or through a \
+                 proxy that adds TLS and authentication)"
+            ),
+        ));
+    }
     let privileges = check_privileges(s.user, s.group).map_err(|(key, m)| at.invalid(key, m))?;
 
     Ok(Areas {
@@ -185,6 +207,8 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         report: Report {
             interval: duration(at, "report_interval", s.report_interval)?,
             verbose: at.given("verbose", s.verbose)?,
+            status_file: s.status_file,
+            metrics_listen,
         },
     })
 }
@@ -236,7 +260,7 @@ fn check_attributes(
             ));
         }
     }
-    let columns = format.columns();
+    let columns = record::columns(format);
     for field in fields {
         check_attribute_key(field).map_err(|m| ("attribute_fields", m))?;
         if !columns.iter().any(|c| &c.name == field) {
@@ -273,7 +297,10 @@ fn check_attribute_key(key: &str) -> Result<(), String> {
 }
 
 fn unknown_field(field: &str, format: &LogFormat) -> String {
-    let names: Vec<String> = format.columns().into_iter().map(|c| c.name).collect();
+    let names: Vec<String> = record::columns(format)
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     format!(
         "{field:?} is not a field of this format's records (they have: {})",
         names.join(", ")

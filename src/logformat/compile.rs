@@ -1,23 +1,23 @@
 //! Compiling a LogFormat string into a [`Plan`]: the literal/field steps a line is matched
-//! against, how each field's end is found, and the output columns.
+//! against, how each field's end is found, and what each field logs.
 //!
 //! The string is read the way mod_log_config's `parse_log_item` reads it: after `%`, any of
 //! `!`, digits, `,`, `<`, `>`, `{arg}` in any order, then a letter or `^` and two letters.
 //! Literal text takes `\\`, `\n`, `\r`, `\t` as Apache does, and `\"` as `"` (as written in
 //! httpd.conf); any other backslash stays.
 
-use super::directive::{self, Conv, Spec, TimeItem, Unit, Written};
-use super::names::NameSet;
-use super::{Column, FormatError, META_AFTER, META_BEFORE, time};
+use chrono::format::Item as StrftimeItem;
+
+use super::directive::{self, Condition, Conv, Directive, Logged, Spec, TimeItem, Unit, Written};
+use super::{FormatError, time};
 
 /// The compiled form of a LogFormat.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     pub(crate) fields: Vec<Field>,
-    /// The format's own columns in output order (without `id`, `host`, ...).
-    pub(crate) columns: Vec<Column>,
-    /// Indices of the `%t` fields that make the timestamp (empty: no `%t`).
+    /// Indices of the `%t` fields that make the timestamp (empty: no `%t`); the first is the
+    /// field whose value it is.
     pub(crate) time_fields: Vec<usize>,
     /// Fraction digits of the timestamp: 0, 3 or 6.
     pub(crate) time_digits: usize,
@@ -37,8 +37,7 @@ pub(crate) struct Field {
     pub(crate) text: String,
     pub(crate) conv: Conv,
     pub(crate) extent: Extent,
-    /// `,"name":` for each column this field writes (none for the second and later `%t`).
-    pub(crate) keys: Vec<Box<[u8]>>,
+    pub(crate) directive: Directive,
 }
 
 /// How the end of a field is found.
@@ -60,6 +59,14 @@ pub(crate) enum Extent {
     Strftime,
     /// An integer directly followed by another directive: `-` or as many digits as there are.
     Digits { hex: bool },
+    /// Directly followed by a directive whose text starts with `byte`: up to the first
+    /// `byte`, which is left to that directive. `or_then`: that directive may also log
+    /// nothing (`%q`), and this is how it ends; the field then ends there when no `byte`
+    /// comes first.
+    Before {
+        byte: u8,
+        or_then: Option<Box<Extent>>,
+    },
 }
 
 /// A token of the format string.
@@ -69,21 +76,16 @@ enum Token {
         text: String,
         column: usize,
         spec: Spec,
+        condition: Option<Condition>,
     },
 }
 
 /// Compiles `format` (already expanded from a nickname).
 pub(crate) fn compile(format: &str) -> Result<Plan, FormatError> {
     let tokens = tokenize(format)?;
-    let mut names = NameSet::default();
-    for c in META_BEFORE.iter().chain(META_AFTER) {
-        names.reserve(c.0);
-    }
-
     let mut plan = Plan {
         steps: Vec::new(),
         fields: Vec::new(),
-        columns: Vec::new(),
         time_fields: Vec::new(),
         time_digits: 0,
     };
@@ -91,22 +93,27 @@ pub(crate) fn compile(format: &str) -> Result<Plan, FormatError> {
     let mut time_column = 0;
     let mut time_items = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
-        let (text, column, spec) = match token {
+        let (text, column, spec, condition) = match token {
             Token::Literal(l) => {
                 plan.steps.push(Step::Literal(l.clone().into_boxed_slice()));
                 continue;
             }
-            Token::Directive { text, column, spec } => (text, *column, spec),
+            Token::Directive {
+                text,
+                column,
+                spec,
+                condition,
+            } => (text, *column, spec, condition),
         };
         let index = plan.fields.len();
-        let mut takes_columns = true;
+        let mut logged = spec.logged.clone();
         if let Conv::Time(item) = &spec.conv {
             match time_end {
                 None => {
                     time_end = Some(spec.end_time);
                     time_column = column;
                 }
-                Some(_) => takes_columns = false,
+                Some(_) => logged = Logged::TimePart,
             }
             if time_end == Some(spec.end_time) {
                 plan.time_fields.push(index);
@@ -114,29 +121,26 @@ pub(crate) fn compile(format: &str) -> Result<Plan, FormatError> {
                 plan.time_digits = plan.time_digits.max(time_digits(item));
             }
         }
-        let mut keys = Vec::new();
-        if takes_columns {
-            for c in &spec.columns {
-                let name = names.take(&c.name);
-                keys.push(format!(",\"{name}\":").into_bytes().into_boxed_slice());
-                plan.columns.push(Column {
-                    name,
-                    kind: c.kind,
-                    description: c.description.clone(),
-                });
+        let extent = extent(&tokens, i, &spec.conv).map_err(|at| {
+            let (text, column) = match &tokens[at] {
+                Token::Directive { text, column, .. } => (text.as_str(), *column),
+                Token::Literal(_) => (text.as_str(), column),
+            };
+            FormatError {
+                column,
+                message: format!(
+                    "directive {text} must be followed by literal text, not by another directive"
+                ),
             }
-        }
-        let extent = extent(&tokens, i, &spec.conv).ok_or_else(|| FormatError {
-            column,
-            message: format!(
-                "directive {text} must be followed by literal text, not by another directive"
-            ),
         })?;
         plan.fields.push(Field {
             text: text.clone(),
             conv: spec.conv.clone(),
             extent,
-            keys,
+            directive: Directive {
+                logged,
+                condition: condition.clone(),
+            },
         });
         plan.steps.push(Step::Field(index));
     }
@@ -156,30 +160,63 @@ fn time_digits(item: &TimeItem) -> usize {
     }
 }
 
-/// How the field at `tokens[i]` ends; `None` when that cannot be known.
-fn extent(tokens: &[Token], i: usize, conv: &Conv) -> Option<Extent> {
+/// How the field at `tokens[i]` ends; `Err` holds the index of the directive whose end
+/// cannot be known (this one, or the next when this one ends where that one would).
+fn extent(tokens: &[Token], i: usize, conv: &Conv) -> Result<Extent, usize> {
     match conv {
-        Conv::Time(TimeItem::Clf) => return Some(Extent::Fixed(time::CLF_LEN)),
-        Conv::Time(TimeItem::Frac(u)) => return Some(Extent::Fixed(u.digits())),
-        Conv::Time(TimeItem::Strftime(_)) => return Some(Extent::Strftime),
+        Conv::Time(TimeItem::Clf) => return Ok(Extent::Fixed(time::CLF_LEN)),
+        Conv::Time(TimeItem::Frac(u)) => return Ok(Extent::Fixed(u.digits())),
+        Conv::Time(TimeItem::Strftime(_)) => return Ok(Extent::Strftime),
         _ => {}
     }
     match tokens.get(i + 1) {
-        None => Some(Extent::ToEnd),
+        None => Ok(Extent::ToEnd),
         Some(Token::Literal(lit)) => {
-            let after_quote =
-                i > 0 && matches!(&tokens[i - 1], Token::Literal(prev) if prev.ends_with(b"\""));
-            Some(Extent::Until {
+            // Directives with nothing between them sit within the same quotes.
+            let after_quote = tokens[..i].iter().rev().find_map(|t| match t {
+                Token::Literal(prev) => Some(prev.ends_with(b"\"")),
+                Token::Directive { .. } => None,
+            });
+            Ok(Extent::Until {
                 lit: lit.clone().into_boxed_slice(),
-                quoted: after_quote && lit.starts_with(b"\""),
+                quoted: after_quote == Some(true) && lit.starts_with(b"\""),
                 last: i + 2 == tokens.len(),
             })
         }
-        Some(Token::Directive { .. }) => match conv {
-            Conv::Int(_) | Conv::Time(TimeItem::Epoch(_)) => Some(Extent::Digits { hex: false }),
-            Conv::HexInt => Some(Extent::Digits { hex: true }),
+        Some(Token::Directive {
+            spec, condition, ..
+        }) => match conv {
+            Conv::Int(_) | Conv::Time(TimeItem::Epoch(_)) => Ok(Extent::Digits { hex: false }),
+            Conv::HexInt => Ok(Extent::Digits { hex: true }),
+            _ => {
+                let (byte, may_be_empty) = first_byte(&spec.conv, condition.as_ref()).ok_or(i)?;
+                let or_then = match may_be_empty {
+                    true => Some(Box::new(extent(tokens, i + 1, &spec.conv)?)),
+                    false => None,
+                };
+                Ok(Extent::Before { byte, or_then })
+            }
+        },
+    }
+}
+
+/// The byte a directive's text always starts with, and whether it may also be empty: `?` for
+/// `%q` (or nothing), `[` for `%t`, the first character of a strftime `%{...}t` that starts
+/// with literal text. `None` for every other directive, and for any directive with a status
+/// condition (which then logs `-`).
+fn first_byte(conv: &Conv, condition: Option<&Condition>) -> Option<(u8, bool)> {
+    if condition.is_some() {
+        return None;
+    }
+    match conv {
+        Conv::Query => Some((b'?', true)),
+        Conv::Time(TimeItem::Clf) => Some((b'[', false)),
+        Conv::Time(TimeItem::Strftime(items)) => match items.first()? {
+            StrftimeItem::Literal(text) => Some((*text.as_bytes().first()?, false)),
+            StrftimeItem::OwnedLiteral(text) => Some((*text.as_bytes().first()?, false)),
             _ => None,
         },
+        _ => None,
     }
 }
 
@@ -283,12 +320,17 @@ fn directive_at(chars: &[char], start: usize) -> Result<(Token, usize), FormatEr
                     code: &code,
                     arg: arg.as_deref(),
                     want_orig,
-                    negate,
-                    statuses: &statuses,
                 };
                 let spec = directive::lookup(&written, &text)
                     .map_err(|message| FormatError { column, message })?;
-                return Ok((Token::Directive { text, column, spec }, end));
+                let condition = (!statuses.is_empty()).then_some(Condition { negate, statuses });
+                let token = Token::Directive {
+                    text,
+                    column,
+                    spec,
+                    condition,
+                };
+                return Ok((token, end));
             }
         }
         i += 1;

@@ -1,12 +1,9 @@
-//! The directive table: which `%` letters exist, and for each the output column(s) it
-//! becomes (name, BigQuery type, description) and how its text is turned into a value.
+//! The directive table: which `%` letters exist, what each one logs ([`Logged`]) and how its
+//! text is read ([`Conv`]).
 //!
 //! This is the only place that knows mod_log_config's (and mod_logio's, mod_ssl's) letters.
 
 use chrono::format::{Item, StrftimeItems};
-
-use super::ColumnType;
-use super::names::snake;
 
 /// How the logged text of one directive becomes a value. Its own tag byte (rather than one
 /// hidden in a `Vec` of [`TimeItem`]) makes the choice made for every field of every line a
@@ -14,7 +11,7 @@ use super::names::snake;
 #[derive(Debug, Clone)]
 #[repr(u8)]
 pub(crate) enum Conv {
-    /// Text as written by `ap_escape_logitem`: unescaped; `-` is null.
+    /// Text as written by `ap_escape_logitem`; `-` is null.
     Text,
     /// `%u`: like [`Conv::Text`], but Apache writes an empty user name as `""`.
     User,
@@ -26,7 +23,7 @@ pub(crate) enum Conv {
     Int(i64),
     /// `%{hextid}P`: a hexadecimal thread id; `-` is null.
     HexInt,
-    /// `%r`: the request line, plus its method, target and protocol.
+    /// `%r`: the request line.
     Request,
     /// One `%t` item; all of them together make one timestamp.
     Time(TimeItem),
@@ -73,21 +70,131 @@ impl Unit {
     }
 }
 
-/// One column a directive produces, before duplicate names are numbered.
-#[derive(Debug, Clone)]
-pub(crate) struct ColumnSpec {
-    pub(crate) name: String,
-    pub(crate) kind: ColumnType,
-    pub(crate) description: String,
+/// What a directive logs, however it was written (`%s` and `%>s` are both
+/// [`Logged::Status`]). Names of headers, variables and cookies are kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Logged {
+    /// `%a`
+    ClientIp,
+    /// `%{c}a`
+    PeerIp,
+    /// `%A`
+    LocalIp,
+    /// `%h`
+    RemoteHost,
+    /// `%{c}h`
+    PeerHost,
+    /// `%l`
+    Ident,
+    /// `%u`
+    RemoteUser,
+    /// The first `%t` item of a format: the line's time, made of all its `%t` items.
+    Time,
+    /// Any later `%t` item: part of the time the first one gives, no value of its own.
+    TimePart,
+    /// `%r`
+    Request,
+    /// `%m`
+    Method,
+    /// `%H`
+    Protocol,
+    /// `%U`
+    UrlPath,
+    /// `%q`
+    Query,
+    /// `%s`, `%>s`
+    Status,
+    /// `%<s`
+    OriginalStatus,
+    /// `%b` (`clf`: `-` for none) and `%B`
+    BytesSent { clf: bool },
+    /// `%I`
+    BytesIn,
+    /// `%O`
+    BytesOut,
+    /// `%S`
+    BytesTotal,
+    /// `%D`: time taken in microseconds.
+    DurationUs,
+    /// `%T`, `%{UNIT}T`: time taken, in the unit as written (`s` when none).
+    Duration { unit: String },
+    /// `%^FB`
+    TimeToFirstByte,
+    /// `%v`
+    Vhost,
+    /// `%V`
+    ServerName,
+    /// `%p`, `%{canonical}p`
+    ServerPort,
+    /// `%{local}p`
+    LocalPort,
+    /// `%{remote}p`
+    RemotePort,
+    /// `%P`, `%{pid}P`
+    Pid,
+    /// `%{tid}P`, `%{hextid}P` (`hex`)
+    Tid { hex: bool },
+    /// `%k`
+    KeepAliveRequests,
+    /// `%L`
+    RequestLogId,
+    /// `%{c}L`
+    ConnectionLogId,
+    /// `%f`
+    Filename,
+    /// `%R`
+    Handler,
+    /// `%X`
+    ConnectionStatus,
+    /// `%{NAME}i`, `%{NAME}o`, `%{NAME}C`, ...: a named value of some kind.
+    Named { kind: Named, name: String },
 }
 
-/// What a directive is: its conversion and its columns.
+/// The kinds of named values a directive can log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Named {
+    /// `%{NAME}i`
+    RequestHeader,
+    /// `%{NAME}o`
+    ResponseHeader,
+    /// `%{NAME}C`
+    Cookie,
+    /// `%{NAME}e`
+    Env,
+    /// `%{NAME}n`
+    Note,
+    /// `%{NAME}^ti`
+    RequestTrailer,
+    /// `%{NAME}^to`
+    ResponseTrailer,
+    /// `%{VAR}x` (mod_ssl)
+    SslVar,
+    /// `%{VAR}c` (mod_ssl)
+    SslConnectionVar,
+}
+
+/// A status condition: the directive logs `-` unless the status is in `statuses` (or, when
+/// `negate`, unless it is not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Condition {
+    pub(crate) negate: bool,
+    pub(crate) statuses: Vec<u32>,
+}
+
+/// One directive of a format: what it logs, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Directive {
+    pub(crate) logged: Logged,
+    pub(crate) condition: Option<Condition>,
+}
+
+/// What the table says of a directive.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
     pub(crate) conv: Conv,
+    pub(crate) logged: Logged,
     /// `%{begin:..}t` or `%{end:..}t` (only meaningful for time items).
     pub(crate) end_time: bool,
-    pub(crate) columns: Vec<ColumnSpec>,
 }
 
 /// A parsed directive as written: `%!200,304<{Referer}i` has `code` `i`, `arg` `Referer`,
@@ -97,275 +204,103 @@ pub(crate) struct Written<'a> {
     pub(crate) code: &'a str,
     pub(crate) arg: Option<&'a str>,
     pub(crate) want_orig: Option<bool>,
-    pub(crate) negate: bool,
-    pub(crate) statuses: &'a [u32],
 }
 
 /// Looks a directive up. The error is the message for a `FormatError`.
 pub(crate) fn lookup(d: &Written<'_>, text: &str) -> Result<Spec, String> {
     let arg = d.arg.unwrap_or("");
     let mut end_time = false;
-    let (conv, columns) = match d.code {
-        "a" if arg == "c" => text_col("peer_ip", "IP address of the TCP peer (%{c}a)"),
-        "a" => text_col("client_ip", "Client IP address of the request (%a)"),
-        "A" => text_col("local_ip", "Local IP address of the server (%A)"),
-        "b" => int_col("bytes_sent", "Response bytes sent, headers excluded (%b)"),
-        "B" => int_col("bytes_sent", "Response bytes sent, headers excluded (%B)"),
-        "C" => var_col(d, "cookie_", "Value of cookie", arg)?,
-        "D" => int_col(
-            "duration_us",
-            "Time taken to serve the request, microseconds (%D)",
-        ),
-        "e" => var_col(d, "env_", "Environment variable", arg)?,
-        "f" => text_col("filename", "File name served (%f)"),
-        "h" if arg == "c" => text_col("peer_host", "Remote host of the TCP peer (%{c}h)"),
-        "h" => text_col("remote_host", "Remote host name or IP address (%h)"),
-        "H" => text_col("protocol", "Request protocol (%H)"),
-        "i" => header_col(d, arg)?,
-        "k" => int_col(
-            "keepalive_requests",
-            "Keep-alive requests handled on this connection before this one (%k)",
-        ),
-        "l" => text_col("ident", "Remote logname from identd (%l)"),
-        "L" if arg == "c" => text_col(
-            "connection_log_id",
-            "Error log id of the connection (%{c}L)",
-        ),
-        "L" => text_col("request_log_id", "Error log id of the request (%L)"),
-        "m" => text_col("method", "Request method (%m)"),
-        "n" => var_col(d, "note_", "Note", arg)?,
-        "o" => var_col(d, "resp_", "Response header", arg)?,
-        "p" => port_col(arg)?,
-        "P" => pid_col(arg)?,
-        "q" => (
-            Conv::Query,
-            vec![col(
-                "query_string",
-                ColumnType::String,
-                "Query string with its leading ? (%q)",
-            )],
-        ),
-        "r" => request_cols(),
-        "R" => text_col("handler", "Handler that generated the response (%R)"),
-        "s" if d.want_orig == Some(true) => int_col(
-            "original_status",
-            "Status of the original request, before internal redirects (%<s)",
-        ),
-        "s" => int_col("status", "Final HTTP status (%>s)"),
-        "t" => {
-            let (item, end) = time_item(arg)?;
-            end_time = end;
-            (Conv::Time(item), time_cols())
+    let named = |kind| -> Result<(Conv, Logged), String> {
+        if !arg.bytes().any(|b| b.is_ascii_alphanumeric()) {
+            return Err(format!("directive %{} needs a {{NAME}} argument", d.code));
         }
-        "T" => duration_col(arg)?,
-        "u" => (
-            Conv::User,
-            vec![col(
-                "remote_user",
-                ColumnType::String,
-                "Authenticated user (%u)",
-            )],
-        ),
-        "U" => text_col("url_path", "URL path requested, without query string (%U)"),
-        "v" => text_col("vhost", "Canonical ServerName of the virtual host (%v)"),
-        "V" => text_col("server_name", "Server name per UseCanonicalName (%V)"),
-        "X" => (
-            Conv::Verbatim,
-            vec![col(
-                "connection_status",
-                ColumnType::String,
-                "Connection status after the response: X aborted, + keep-alive, - closed (%X)",
-            )],
-        ),
-        "I" => int_col(
-            "bytes_in",
-            "Bytes received, headers and request included (%I)",
-        ),
-        "O" => int_col("bytes_out", "Bytes sent, headers included (%O)"),
-        "S" => int_col("bytes_total", "Bytes received and sent (%S)"),
-        "^FB" => int_col(
-            "ttfb_us",
-            "Microseconds from request to first response byte (%^FB)",
-        ),
-        "^ti" => var_col(d, "req_trailer_", "Request trailer", arg)?,
-        "^to" => var_col(d, "resp_trailer_", "Response trailer", arg)?,
-        "x" | "c" => ssl_col(d, arg)?,
-        _ => return Err(format!("unknown directive {text}")),
+        Ok((
+            Conv::Text,
+            Logged::Named {
+                kind,
+                name: arg.to_owned(),
+            },
+        ))
     };
-    let mut columns = columns;
-    if !d.statuses.is_empty() {
-        let list = d
-            .statuses
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let when = if d.negate { "except for" } else { "only for" };
-        for c in &mut columns {
-            c.description = format!("{}; logged {when} status {list}", c.description);
+    let text_item = |logged| Ok((Conv::Text, logged));
+    let int_item = |logged| Ok((Conv::Int(1), logged));
+    let (conv, logged) = match d.code {
+        "a" if arg == "c" => text_item(Logged::PeerIp),
+        "a" => text_item(Logged::ClientIp),
+        "A" => text_item(Logged::LocalIp),
+        "b" => int_item(Logged::BytesSent { clf: true }),
+        "B" => int_item(Logged::BytesSent { clf: false }),
+        "C" => named(Named::Cookie),
+        "D" => int_item(Logged::DurationUs),
+        "e" => named(Named::Env),
+        "f" => text_item(Logged::Filename),
+        "h" if arg == "c" => text_item(Logged::PeerHost),
+        "h" => text_item(Logged::RemoteHost),
+        "H" => text_item(Logged::Protocol),
+        "i" => named(Named::RequestHeader),
+        "k" => int_item(Logged::KeepAliveRequests),
+        "l" => text_item(Logged::Ident),
+        "L" if arg == "c" => text_item(Logged::ConnectionLogId),
+        "L" => text_item(Logged::RequestLogId),
+        "m" => text_item(Logged::Method),
+        "n" => named(Named::Note),
+        "o" => named(Named::ResponseHeader),
+        "p" => match arg.to_ascii_lowercase().as_str() {
+            "" | "canonical" => int_item(Logged::ServerPort),
+            "local" => int_item(Logged::LocalPort),
+            "remote" => int_item(Logged::RemotePort),
+            _ => Err(format!("%{{{arg}}}p: expected canonical, local or remote")),
+        },
+        "P" => match arg.to_ascii_lowercase().as_str() {
+            "" | "pid" => int_item(Logged::Pid),
+            "tid" => int_item(Logged::Tid { hex: false }),
+            "hextid" => Ok((Conv::HexInt, Logged::Tid { hex: true })),
+            _ => Err(format!("%{{{arg}}}P: expected pid, tid or hextid")),
+        },
+        "q" => Ok((Conv::Query, Logged::Query)),
+        "r" => Ok((Conv::Request, Logged::Request)),
+        "R" => text_item(Logged::Handler),
+        "s" if d.want_orig == Some(true) => int_item(Logged::OriginalStatus),
+        "s" => int_item(Logged::Status),
+        "t" => time_item(arg).map(|(item, end)| {
+            end_time = end;
+            (Conv::Time(item), Logged::Time)
+        }),
+        "T" => {
+            let factor = match arg.to_ascii_lowercase().as_str() {
+                "" | "s" => Ok(1_000_000),
+                "ms" => Ok(1_000),
+                "us" => Ok(1),
+                _ => Err(format!("%{{{arg}}}T: expected s, ms or us")),
+            }?;
+            let unit = if arg.is_empty() { "s" } else { arg };
+            Ok((
+                Conv::Int(factor),
+                Logged::Duration {
+                    unit: unit.to_owned(),
+                },
+            ))
         }
-    }
+        "u" => Ok((Conv::User, Logged::RemoteUser)),
+        "U" => text_item(Logged::UrlPath),
+        "v" => text_item(Logged::Vhost),
+        "V" => text_item(Logged::ServerName),
+        "X" => Ok((Conv::Verbatim, Logged::ConnectionStatus)),
+        "I" => int_item(Logged::BytesIn),
+        "O" => int_item(Logged::BytesOut),
+        "S" => int_item(Logged::BytesTotal),
+        "^FB" => int_item(Logged::TimeToFirstByte),
+        "^ti" => named(Named::RequestTrailer),
+        "^to" => named(Named::ResponseTrailer),
+        "x" => named(Named::SslVar),
+        "c" => named(Named::SslConnectionVar),
+        _ => Err(format!("unknown directive {text}")),
+    }?;
     Ok(Spec {
         conv,
+        logged,
         end_time,
-        columns,
     })
-}
-
-type Found = (Conv, Vec<ColumnSpec>);
-
-fn col(name: &str, kind: ColumnType, description: &str) -> ColumnSpec {
-    ColumnSpec {
-        name: name.to_owned(),
-        kind,
-        description: description.to_owned(),
-    }
-}
-
-fn text_col(name: &str, description: &str) -> Found {
-    (Conv::Text, vec![col(name, ColumnType::String, description)])
-}
-
-fn int_col(name: &str, description: &str) -> Found {
-    (
-        Conv::Int(1),
-        vec![col(name, ColumnType::Integer, description)],
-    )
-}
-
-/// The argument of a `%{VAR}x`-style directive, refused when missing.
-fn required_arg<'a>(d: &Written<'a>) -> Result<&'a str, String> {
-    match d.arg {
-        Some(a) if !snake(a).is_empty() => Ok(a),
-        _ => Err(format!("directive %{} needs a {{NAME}} argument", d.code)),
-    }
-}
-
-fn var_col(d: &Written<'_>, prefix: &str, what: &str, arg: &str) -> Result<Found, String> {
-    required_arg(d)?;
-    let name = format!("{prefix}{}", snake(arg));
-    let description = format!("{what} {arg} (%{{{arg}}}{})", d.code);
-    Ok((
-        Conv::Text,
-        vec![col(&name, ColumnType::String, &description)],
-    ))
-}
-
-fn header_col(d: &Written<'_>, arg: &str) -> Result<Found, String> {
-    required_arg(d)?;
-    let description = format!("Request header {arg} (%{{{arg}}}i)");
-    let name = if arg.eq_ignore_ascii_case("Referer") {
-        "referer".to_owned()
-    } else if arg.eq_ignore_ascii_case("User-Agent") {
-        "user_agent".to_owned()
-    } else {
-        format!("req_{}", snake(arg))
-    };
-    Ok((
-        Conv::Text,
-        vec![col(&name, ColumnType::String, &description)],
-    ))
-}
-
-fn ssl_col(d: &Written<'_>, arg: &str) -> Result<Found, String> {
-    required_arg(d)?;
-    let s = snake(arg);
-    let name = if s.starts_with("ssl_") {
-        s
-    } else {
-        format!("ssl_{s}")
-    };
-    let description = format!("mod_ssl variable {arg} (%{{{arg}}}{})", d.code);
-    Ok((
-        Conv::Text,
-        vec![col(&name, ColumnType::String, &description)],
-    ))
-}
-
-fn port_col(arg: &str) -> Result<Found, String> {
-    let (name, description) = match arg.to_ascii_lowercase().as_str() {
-        "" | "canonical" => ("server_port", "Canonical port of the server (%p)"),
-        "local" => ("local_port", "Local port of the connection (%{local}p)"),
-        "remote" => ("remote_port", "Remote port of the client (%{remote}p)"),
-        _ => return Err(format!("%{{{arg}}}p: expected canonical, local or remote")),
-    };
-    Ok(int_col(name, description))
-}
-
-fn pid_col(arg: &str) -> Result<Found, String> {
-    match arg.to_ascii_lowercase().as_str() {
-        "" | "pid" => Ok(int_col("pid", "Process id of the child (%P)")),
-        "tid" => Ok(int_col("tid", "Thread id of the child (%{tid}P)")),
-        "hextid" => Ok((
-            Conv::HexInt,
-            vec![col(
-                "tid",
-                ColumnType::Integer,
-                "Thread id of the child, logged in hex (%{hextid}P)",
-            )],
-        )),
-        _ => Err(format!("%{{{arg}}}P: expected pid, tid or hextid")),
-    }
-}
-
-fn duration_col(arg: &str) -> Result<Found, String> {
-    let factor = match arg.to_ascii_lowercase().as_str() {
-        "" | "s" => 1_000_000,
-        "ms" => 1_000,
-        "us" => 1,
-        _ => return Err(format!("%{{{arg}}}T: expected s, ms or us")),
-    };
-    let description = format!(
-        "Time taken to serve the request, microseconds (%{{{}}}T)",
-        if arg.is_empty() { "s" } else { arg }
-    );
-    Ok((
-        Conv::Int(factor),
-        vec![col("duration_us", ColumnType::Integer, &description)],
-    ))
-}
-
-fn request_cols() -> Found {
-    (
-        Conv::Request,
-        vec![
-            col(
-                "request",
-                ColumnType::String,
-                "First line of the request, unescaped (%r)",
-            ),
-            col(
-                "method",
-                ColumnType::String,
-                "Method from the request line (%r)",
-            ),
-            col(
-                "path",
-                ColumnType::String,
-                "Request target from the request line as sent, query included (%r)",
-            ),
-            col(
-                "protocol",
-                ColumnType::String,
-                "Protocol from the request line (%r)",
-            ),
-        ],
-    )
-}
-
-fn time_cols() -> Vec<ColumnSpec> {
-    vec![
-        col(
-            "timestamp",
-            ColumnType::Timestamp,
-            "Time of the request, UTC (%t)",
-        ),
-        col(
-            "tz_offset",
-            ColumnType::String,
-            "UTC offset the time was logged in, e.g. -07:00 (%t)",
-        ),
-    ]
 }
 
 /// Parses the argument of `%{...}t` as mod_log_config does; returns the item and whether

@@ -11,6 +11,8 @@ use chrono::format::{Parsed, parse_and_remainder};
 
 use super::compile::{Extent, Plan, Step};
 use super::directive::{Conv, TimeItem};
+use memchr::memchr;
+
 use crate::scan::{find2, find3};
 
 /// Where one field's text is in the line.
@@ -67,6 +69,9 @@ impl LineError {
             LineError::Unterminated { field, at } => {
                 let lit = match &plan.fields[field].extent {
                     Extent::Until { lit, .. } => String::from_utf8_lossy(lit),
+                    Extent::Before { byte, .. } => {
+                        String::from_utf8_lossy(&[*byte]).into_owned().into()
+                    }
                     _ => "".into(),
                 };
                 write!(
@@ -133,6 +138,10 @@ pub(crate) fn split(plan: &Plan, line: &[u8], spans: &mut Vec<Span>) -> Result<(
                         })?
                     }
                     Extent::Digits { hex } => digits_end(line, pos, *hex),
+                    Extent::Before { byte, or_then } => {
+                        find_before(line, pos, *byte, or_then.as_deref())
+                            .ok_or(LineError::Unterminated { field: *f, at: pos })?
+                    }
                 };
                 spans.push(Span {
                     start: pos,
@@ -176,6 +185,7 @@ fn fits(line: &[u8], i: usize, lit: &[u8], last: bool) -> bool {
 /// Where the literal `lit` that ends a field between quotes starting at `pos` begins: the
 /// first `"` not escaped by a `\` where `lit` fits; and whether the field holds no `"` or
 /// `\` at all.
+#[inline(always)]
 fn find_quoted_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, bool)> {
     let mut at = pos;
     while let Some(off) = find2(b'"', b'\\', &line[at..]) {
@@ -198,6 +208,7 @@ fn find_quoted_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(u
 /// Where the literal `lit` that ends a field starting at `pos` begins, and whether the field
 /// is known to hold no `"` or `\` (the search for the literal looks for those too; a last
 /// literal is not searched for, so nothing is known then).
+#[inline(always)]
 fn find_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, bool)> {
     if last {
         let end = line.len().checked_sub(lit.len())?;
@@ -215,6 +226,39 @@ fn find_end(line: &[u8], pos: usize, lit: &[u8], last: bool) -> Option<(usize, b
         at = i + 1;
     }
     None
+}
+
+/// Where a field starting at `pos` ends that is directly followed by a directive whose text
+/// starts with `byte`: at the first `byte`; if that directive may log nothing (`or_then`:
+/// how it ends), at the first `byte` before where it would end, else there.
+#[inline(never)]
+fn find_before(line: &[u8], pos: usize, byte: u8, or_then: Option<&Extent>) -> Option<usize> {
+    let limit = match or_then {
+        None => line.len(),
+        Some(then) => end_from(line, pos, then)?,
+    };
+    match memchr(byte, &line[pos..limit]) {
+        Some(off) => Some(pos + off),
+        None => or_then.map(|_| limit),
+    }
+}
+
+/// Where a field starting at `pos` would end by `extent`, for the extents of fields that may
+/// be empty (the others never are).
+fn end_from(line: &[u8], pos: usize, extent: &Extent) -> Option<usize> {
+    match extent {
+        Extent::Until { lit, quoted, last } => {
+            let found = if *quoted {
+                find_quoted_end(line, pos, lit, *last)
+            } else {
+                find_end(line, pos, lit, *last)
+            };
+            found.map(|(end, _)| end)
+        }
+        Extent::ToEnd => Some(line.len()),
+        Extent::Before { byte, or_then } => find_before(line, pos, *byte, or_then.as_deref()),
+        Extent::Fixed(_) | Extent::Strftime | Extent::Digits { .. } => None,
+    }
 }
 
 /// The end of a fixed-width field, checking the parts that tell where it is.

@@ -9,11 +9,12 @@
 //! sub-second part, kept out of the cache key). Without a `%z` the time is local time.
 
 use chrono::format::{Parsed, parse};
-use chrono::{DateTime, Datelike, FixedOffset, Local, TimeZone, Timelike};
+use chrono::{DateTime, FixedOffset, Local, TimeZone};
 
 use super::compile::Plan;
 use super::directive::{Conv, TimeItem, Unit};
 use super::parse::Span;
+use crate::rfc3339::{self, put_digits};
 
 /// Length of the default `%t` text.
 pub(crate) const CLF_LEN: usize = 28;
@@ -22,22 +23,23 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// A timestamp ready to be written: `2000-10-10T20:55:36[.123]Z` and `-07:00`.
+/// The time of a line, as text: `2000-10-10T20:55:36[.123]Z` and `-07:00`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Resolved {
+pub(crate) struct Timestamp {
     text: [u8; 27],
     len: usize,
     tz: Option<[u8; 6]>,
 }
 
-impl Resolved {
-    /// The RFC 3339 UTC text.
-    pub(crate) fn timestamp(&self) -> &[u8] {
+impl Timestamp {
+    /// The instant in RFC 3339, UTC.
+    pub(crate) fn utc(&self) -> &[u8] {
         &self.text[..self.len]
     }
 
-    /// The logged UTC offset as `+hh:mm`; `None` when the format has none (epoch times).
-    pub(crate) fn tz_offset(&self) -> Option<&[u8]> {
+    /// The UTC offset it was logged in as `+hh:mm`; `None` when the format has none (epoch
+    /// times).
+    pub(crate) fn offset(&self) -> Option<&[u8]> {
         self.tz.as_ref().map(|t| &t[..])
     }
 }
@@ -61,11 +63,11 @@ struct Cached {
 /// The `%t` texts of a line, kept to recognize the next line with the same ones: each text
 /// after its length, so that texts of other lengths never compare equal.
 #[derive(Debug, Default)]
-pub(crate) struct TextsKey(Vec<u8>);
+struct TextsKey(Vec<u8>);
 
 impl TextsKey {
     /// Whether `texts` are the ones last [`TextsKey::set`].
-    pub(crate) fn is<'a>(&self, texts: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    fn is<'a>(&self, texts: impl IntoIterator<Item = &'a [u8]>) -> bool {
         let mut key = self.0.as_slice();
         texts
             .into_iter()
@@ -82,7 +84,7 @@ impl TextsKey {
             && key.is_empty()
     }
 
-    pub(crate) fn set<'a>(&mut self, texts: impl IntoIterator<Item = &'a [u8]>) {
+    fn set<'a>(&mut self, texts: impl IntoIterator<Item = &'a [u8]>) {
         self.0.clear();
         for text in texts {
             self.0.extend_from_slice(&(text.len() as u32).to_le_bytes());
@@ -103,6 +105,8 @@ pub(crate) struct TimeCache {
     /// The texts of the non-fraction `%t` items that gave `last`.
     key: TextsKey,
     last: Option<Cached>,
+    /// The last timestamp resolved, which a line with the same single `%t` text takes as is.
+    answer: Option<Timestamp>,
 }
 
 impl TimeCache {
@@ -113,14 +117,27 @@ impl TimeCache {
         plan: &Plan,
         line: &[u8],
         spans: &[Span],
-    ) -> Result<Resolved, usize> {
+    ) -> Result<&Timestamp, usize> {
+        self.update(plan, line, spans)?;
+        self.answer.as_ref().ok_or(plan.time_fields[0])
+    }
+
+    /// Makes `answer` the timestamp of the line.
+    fn update(&mut self, plan: &Plan, line: &[u8], spans: &[Span]) -> Result<(), usize> {
         let text = |f: usize| &line[spans[f].start..spans[f].end];
         if let [f] = plan.time_fields[..]
             && let Conv::Time(TimeItem::Clf) = plan.fields[f].conv
-            && let Some(cached) = self.next_second(text(f))
         {
-            return Ok(finish(&cached, cached.micros, plan.time_digits));
+            let t = text(f);
+            if self.answer.is_some() && self.key.single_mut().is_some_and(|k| *k == *t) {
+                return Ok(());
+            }
+            if let Some(cached) = self.next_second(t) {
+                self.answer = Some(finish(&cached, cached.micros, plan.time_digits));
+                return Ok(());
+            }
         }
+        self.answer = None;
         let mut frac = None;
         for &f in &plan.time_fields {
             if let Conv::Time(TimeItem::Frac(unit)) = &plan.fields[f].conv {
@@ -131,11 +148,12 @@ impl TimeCache {
             Some(c) if self.key.is(key_texts(plan, line, spans)) => c,
             _ => self.refresh(plan, line, spans)?,
         };
-        Ok(finish(
+        self.answer = Some(finish(
             &cached,
             frac.unwrap_or(cached.micros),
             plan.time_digits,
-        ))
+        ));
+        Ok(())
     }
 
     /// The cached time moved to the seconds of the default `%t` text `t` when only they differ
@@ -174,7 +192,7 @@ impl TimeCache {
             });
         let stamp = stamp(items).ok_or(first)?;
         let c = Cached {
-            base: rfc3339_base(stamp.secs).ok_or(first)?,
+            base: rfc3339::base(stamp.secs).ok_or(first)?,
             micros: stamp.micros,
             tz: stamp.offset.map(offset_text),
         };
@@ -197,7 +215,7 @@ fn key_texts<'a>(
 }
 
 /// Appends the fraction (`digits` of 0, 3, 6) and `Z` to the cached base.
-fn finish(c: &Cached, micros: u32, digits: usize) -> Resolved {
+fn finish(c: &Cached, micros: u32, digits: usize) -> Timestamp {
     let mut text = [0u8; 27];
     text[..19].copy_from_slice(&c.base);
     let mut len = 19;
@@ -212,7 +230,7 @@ fn finish(c: &Cached, micros: u32, digits: usize) -> Resolved {
         len += digits;
     }
     text[len] = b'Z';
-    Resolved {
+    Timestamp {
         text,
         len: len + 1,
         tz: c.tz,
@@ -308,31 +326,6 @@ fn frac_micros(text: &[u8], unit: Unit) -> Option<u32> {
     Some(v * (1_000_000 / unit.per_second() as u32))
 }
 
-/// `2000-10-10T20:55:36` for a Unix time; `None` outside years 1..=9999.
-pub(crate) fn rfc3339_base(secs: i64) -> Option<[u8; 19]> {
-    let dt = DateTime::from_timestamp(secs, 0)?;
-    let year = dt.year();
-    if !(1..=9999).contains(&year) {
-        return None;
-    }
-    let mut b = *b"0000-00-00T00:00:00";
-    put_digits(&mut b[0..4], year as u32);
-    put_digits(&mut b[5..7], dt.month());
-    put_digits(&mut b[8..10], dt.day());
-    put_digits(&mut b[11..13], dt.hour());
-    put_digits(&mut b[14..16], dt.minute());
-    put_digits(&mut b[17..19], dt.second());
-    Some(b)
-}
-
-/// Writes `v` zero-padded into all of `dst`.
-pub(crate) fn put_digits(dst: &mut [u8], mut v: u32) {
-    for d in dst.iter_mut().rev() {
-        *d = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-}
-
 /// `-25200` -> `-07:00`.
 fn offset_text(secs: i32) -> [u8; 6] {
     let mut t = *b"+00:00";
@@ -381,14 +374,14 @@ mod tests {
     fn clf(text: &str) -> Option<(String, String)> {
         let s = stamp(std::iter::once((&TimeItem::Clf, text.as_bytes())))?;
         let c = Cached {
-            base: rfc3339_base(s.secs)?,
+            base: rfc3339::base(s.secs)?,
             micros: s.micros,
             tz: s.offset.map(offset_text),
         };
         let r = finish(&c, c.micros, 0);
         Some((
-            String::from_utf8(r.timestamp().to_vec()).ok()?,
-            String::from_utf8(r.tz_offset()?.to_vec()).ok()?,
+            String::from_utf8(r.utc().to_vec()).ok()?,
+            String::from_utf8(r.offset()?.to_vec()).ok()?,
         ))
     }
 
@@ -399,8 +392,8 @@ mod tests {
         let plan = &format.plan;
         let resolve = |cache: &mut TimeCache, line: &str| {
             let mut spans = Vec::new();
-            super::super::split(plan, line.as_bytes(), &mut spans).ok()?;
-            cache.resolve(plan, line.as_bytes(), &spans).ok()
+            super::super::parse::split(plan, line.as_bytes(), &mut spans).ok()?;
+            cache.resolve(plan, line.as_bytes(), &spans).ok().copied()
         };
         let mut cache = TimeCache::default();
         for line in [
@@ -467,15 +460,9 @@ mod tests {
             micros: 0,
             tz: None,
         };
-        assert_eq!(
-            finish(&c, 123_456, 3).timestamp(),
-            b"2000-10-10T20:55:36.123Z"
-        );
-        assert_eq!(
-            finish(&c, 4_056, 6).timestamp(),
-            b"2000-10-10T20:55:36.004056Z"
-        );
-        assert_eq!(finish(&c, 4_056, 0).timestamp(), b"2000-10-10T20:55:36Z");
+        assert_eq!(finish(&c, 123_456, 3).utc(), b"2000-10-10T20:55:36.123Z");
+        assert_eq!(finish(&c, 4_056, 6).utc(), b"2000-10-10T20:55:36.004056Z");
+        assert_eq!(finish(&c, 4_056, 0).utc(), b"2000-10-10T20:55:36Z");
     }
 
     #[test]

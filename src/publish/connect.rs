@@ -25,6 +25,7 @@ use thiserror::Error;
 
 use crate::config::{Config, Endpoint};
 use crate::destination::Destination;
+use crate::stats::Stats;
 
 /// How long one publish RPC attempt may take before it is abandoned and retried.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,14 +45,25 @@ pub enum ConnectError {
     Client(String),
 }
 
-/// The last transient error the retry loop saw, for the periodic report.
+/// The last transient error the retry loop saw, for the periodic report; each retry is
+/// counted in `stats.retries`.
 #[derive(Debug, Default)]
 pub struct TransientErrors {
     last: Mutex<Option<(Instant, String)>>,
+    stats: Arc<Stats>,
 }
 
 impl TransientErrors {
+    /// Counts the retries into `stats`.
+    pub fn counting_into(stats: Arc<Stats>) -> TransientErrors {
+        TransientErrors {
+            last: Mutex::default(),
+            stats,
+        }
+    }
+
     fn record(&self, message: String) {
+        Stats::add(&self.stats.retries, 1);
         if let Ok(mut last) = self.last.lock() {
             *last = Some((Instant::now(), message));
         }

@@ -50,6 +50,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use crate::clock;
 use crate::config::Config;
 use crate::destination::Destination;
 use crate::messages::{self, PerKind};
@@ -122,7 +123,7 @@ impl PublishContext {
         stats: Arc<Stats>,
         give_up_at: watch::Receiver<Option<std::time::Instant>>,
     ) -> Result<PublishContext, ConnectError> {
-        let transient = Arc::new(TransientErrors::default());
+        let transient = Arc::new(TransientErrors::counting_into(Arc::clone(&stats)));
         let mut routes = Routes::new(
             fallback.clone(),
             redirect.clone(),
@@ -207,7 +208,9 @@ pub async fn run(
                 let Some(entry) = in_flight.get_mut(&sent.key) else { continue };
                 entry.sending -= 1;
                 Stats::add(&ctx.stats.published, (sent.sent - sent.failed.len()) as u64);
-                Stats::add(&ctx.stats.publish_failures, sent.failed.len() as u64);
+                for (_, error) in &sent.failed {
+                    ctx.stats.publish_error(trouble::classify(error), 1);
+                }
                 let mut suspects = Vec::new();
                 let mut refused = Vec::new();
                 let mut retry = Vec::new();
@@ -227,6 +230,7 @@ pub async fn run(
                         .client(config, &entry.destination, Batching::OnePerRequest)
                         .await?;
                     resume_ordering_keys(&client, &messages);
+                    Stats::add(&ctx.stats.resent, messages.len() as u64);
                     sending.push(send(&client, sent.key, true, messages));
                     entry.sending += 1;
                 }
@@ -257,6 +261,8 @@ pub async fn run(
                 if entry.sending == 0 && entry.failed.is_empty() {
                     in_flight_records -= entry.batch.records.len();
                     if let Some(done) = in_flight.remove(&sent.key) {
+                        let read_at = done.batch.records.iter().map(|r| r.received_at_us);
+                        ctx.stats.latency.record(read_at, clock::now_us());
                         spool.ack(done.batch.ticket);
                     }
                 }
@@ -275,6 +281,7 @@ pub async fn run(
                     .client(config, &entry.destination, Batching::Configured)
                     .await?;
                 resume_ordering_keys(&client, &messages);
+                Stats::add(&ctx.stats.resent, messages.len() as u64);
                 sending.push(send(&client, key, false, messages));
                 entry.sending += 1;
             }

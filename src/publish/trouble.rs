@@ -22,6 +22,33 @@ pub enum Kind {
     Other,
 }
 
+impl Kind {
+    /// Every kind, in declaration order (`kind as usize` is its index here).
+    pub const ALL: [Kind; 7] = [
+        Kind::TopicNotFound,
+        Kind::PermissionDenied,
+        Kind::Unauthenticated,
+        Kind::Rejected,
+        Kind::OrderingKeyPaused,
+        Kind::Shutdown,
+        Kind::Other,
+    ];
+    pub const COUNT: usize = Kind::ALL.len();
+
+    /// The kind as the metrics name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::TopicNotFound => "topic_not_found",
+            Kind::PermissionDenied => "permission_denied",
+            Kind::Unauthenticated => "unauthenticated",
+            Kind::Rejected => "rejected",
+            Kind::OrderingKeyPaused => "ordering_key_paused",
+            Kind::Shutdown => "shutdown",
+            Kind::Other => "other",
+        }
+    }
+}
+
 /// Sorts a publish error into a [`Kind`].
 pub fn classify(error: &PublishError) -> Kind {
     match error {
@@ -120,6 +147,13 @@ mod tests {
             describe_transient(&Outer(refused)),
             "cannot connect to endpoint: transport dump"
         );
+    }
+
+    #[test]
+    fn each_kind_is_at_its_own_index() {
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "{kind:?}");
+        }
     }
 
     #[test]

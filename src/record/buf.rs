@@ -97,20 +97,17 @@ impl Buf {
     }
 }
 
-/// The room a [`Padded`] text is kept in: one that fits is appended as a move of this size.
-const ROOM: usize = 32;
-
-/// A text appended on every line (a key), kept with zeros after it up to [`ROOM`] bytes so
-/// that when it fits, appending it is one fixed-size move, without the choice by length
-/// that [`Buf::put`] makes.
+/// A text appended on every line (a key, the end of a record), kept with zeros after it up to
+/// `ROOM` bytes (32 unless said) so that when it fits, appending it is one fixed-size move,
+/// without the choice by length that [`Buf::put`] makes.
 #[derive(Debug)]
-pub(super) struct Padded {
+pub(super) struct Padded<const ROOM: usize = 32> {
     bytes: Box<[u8]>,
     len: usize,
 }
 
-impl Padded {
-    pub(super) fn new(text: &[u8]) -> Padded {
+impl<const ROOM: usize> Padded<ROOM> {
+    pub(super) fn new(text: &[u8]) -> Padded<ROOM> {
         let mut bytes = text.to_vec();
         bytes.resize(text.len().max(ROOM), 0);
         Padded {
@@ -118,16 +115,12 @@ impl Padded {
             len: text.len(),
         }
     }
-
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
 }
 
 impl Buf {
     /// Appends the text of `t`.
     #[inline(always)]
-    pub(super) fn put_padded(&mut self, t: &Padded) {
+    pub(super) fn put_padded<const ROOM: usize>(&mut self, t: &Padded<ROOM>) {
         match t.bytes.first_chunk::<ROOM>() {
             Some(room) if t.len <= ROOM => {
                 self.spare(ROOM).copy_from_slice(room);

@@ -1,6 +1,6 @@
 //! JSON string escaping, byte for byte what serde_json writes.
 
-use super::Buf;
+use super::buf::Buf;
 
 /// For each byte: 0 = copy, `u` = `\u00XX`, else the letter after `\`.
 static ESCAPE: [u8; 256] = {
@@ -125,7 +125,7 @@ fn escape(out: &mut Buf, b: u8) {
 
 #[cfg(test)]
 mod tests {
-    use super::Buf;
+    use super::super::buf::Buf;
     use proptest::prelude::*;
 
     fn written(s: &str) -> Vec<u8> {

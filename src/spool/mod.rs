@@ -218,7 +218,7 @@ use std::time::Duration;
 use crate::destination::Destination;
 
 pub use error::SpoolError;
-pub use reader::{AckTicket, Batch, SpoolReader};
+pub use reader::{AckTicket, Batch, SpoolProbe, SpoolReader};
 pub use segment::SpooledRecord;
 pub use stats::{SpoolEvent, SpoolStats};
 pub use status::{AckCheck, FileCheck, SegmentStatus, SpoolStatus, VerifyReport, status, verify};

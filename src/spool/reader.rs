@@ -57,6 +57,19 @@ pub struct SpoolReader {
     shared: Arc<Shared>,
 }
 
+/// Reads a spool's counters from another task or thread (the metrics), while its
+/// [`SpoolReader`] publishes.
+#[derive(Debug, Clone)]
+pub struct SpoolProbe {
+    shared: Arc<Shared>,
+}
+
+impl SpoolProbe {
+    pub fn stats(&self) -> SpoolStats {
+        self.shared.stats()
+    }
+}
+
 enum Step {
     Batch(Batch),
     Again,
@@ -136,6 +149,13 @@ impl SpoolReader {
 
     pub fn stats(&self) -> SpoolStats {
         self.shared.stats()
+    }
+
+    /// A handle that reads [`SpoolReader::stats`] while the reader is busy elsewhere.
+    pub fn probe(&self) -> SpoolProbe {
+        SpoolProbe {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Events since the last call (damage found, files set aside or adopted, segments

@@ -154,6 +154,38 @@ pub fn logger_command(emulator_host: &str, topic: &str, spool: &Path, extra: &[&
     command
 }
 
+/// An endpoint where nothing listens (a port that was free a moment ago).
+pub fn closed_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let port = listener.local_addr().expect("its address").port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The logger publishing to `topic` at [`closed_endpoint`], so nothing is ever
+/// acknowledged; its stdin a pipe we write, its stdout and stderr captured.
+pub fn unreachable_logger(topic: &str, spool: &Path, extra: &[&str]) -> Child {
+    Command::new(binary())
+        .args(["--project", "test", "--topic", topic, "--endpoint"])
+        .arg(closed_endpoint())
+        .arg("--spool-dir")
+        .arg(spool)
+        .args(extra)
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accesslog-pubsub")
+}
+
+/// Sends `signal` to process `pid`.
+pub fn signal(pid: u32, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("a pid");
+    // SAFETY: kill() only sends a signal to the child we started.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+}
+
 /// The logger with its stdin a pipe we write (`child.stdin`).
 pub fn start_logger(emulator_host: &str, topic: &str, spool: &Path, extra: &[&str]) -> Child {
     logger_command(emulator_host, topic, spool, extra)
