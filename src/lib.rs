@@ -19,9 +19,10 @@
 //! - `ownership`: who may write the spool directory and the files a root process trusts.
 //! - `privileges`: the `user`/`group` account, and dropping to it for good.
 //! - `shutdown`: signals in one place: SIGTERM/SIGINT (drain, then stop; the second exits),
-//!   SIGUSR1 (the counters); SIGHUP, SIGUSR2 and SIGPIPE end nothing.
+//!   SIGUSR1 (the counters), SIGHUP (a reload, see `live`); SIGUSR2 and SIGPIPE end nothing.
 //! - `metrics`: the counters shown: the SIGUSR1 line, the status file, the Prometheus
 //!   endpoint.
+//! - `live`: the configuration in force (an `arc-swap`), replaced whole on SIGHUP.
 //! - `config`: one table of settings; defaults, TOML file and flags -> one validated,
 //!   immutable [`config::Config`] by area, rebuilt whole by [`config::Config::reload`].
 //! - `report`, `stats`: the periodic report and spool events, and the counters they are
@@ -60,6 +61,7 @@ pub use destination::Destination;
 
 mod clock;
 mod destination;
+mod live;
 mod metrics;
 mod ownership;
 mod privileges;

@@ -26,13 +26,14 @@ use tokio::sync::watch;
 
 use crate::clock;
 use crate::config::Config;
+use crate::live::Live;
 use crate::messages::{self, PerKind};
 use crate::metrics;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Asked, Shutdown};
 use crate::spool::{self, LineIn, SpoolError, SpoolWriter};
 use crate::startup::Prepared;
 use crate::stats::Stats;
@@ -86,13 +87,19 @@ pub fn run(
         shutdown_timeout: config.shutdown.timeout,
     });
 
+    let Prepared {
+        runtime,
+        credentials,
+        ..
+    } = prepared;
+    let live = Arc::new(Live::new(config.clone(), credentials.clone()));
     let reader_stats = Arc::clone(&stats);
     let reader_end = Arc::clone(&end);
-    let max_line = config.input.max_line_bytes;
+    let reader_live = Arc::clone(&live);
     thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || {
-            if let Err(e) = read_into_spool(input, max_line, writer, &reader_stats) {
+            if let Err(e) = read_into_spool(input, &reader_live, writer, &reader_stats) {
                 messages::error(format_args!("reading stdin: {e}"));
             }
             reader_end.now();
@@ -101,11 +108,7 @@ pub fn run(
 
     let outputs = metrics::Outputs::new(&config.report, Arc::clone(&stats), spool_reader.probe());
     let counters_asked = shutdown.counters_asked();
-    let Prepared {
-        runtime,
-        credentials,
-        ..
-    } = prepared;
+    let reload_asked = shutdown.reload_asked();
     let outcome = runtime.block_on(async {
         outputs.start(counters_asked);
         let ctx = PublishContext::connect(
@@ -122,7 +125,12 @@ pub fn run(
             config.shutdown.drain_timeout,
             Arc::clone(&end),
         ));
-        Ok::<_, RunError>(publish::run(&mut spool_reader, config, ctx).await?)
+        tokio::spawn(reload_when_asked(
+            reload_asked,
+            Arc::clone(&live),
+            Arc::clone(&stats),
+        ));
+        Ok::<_, RunError>(publish::run(&mut spool_reader, &live, ctx).await?)
     });
     outputs.finish();
     let outcome = outcome?;
@@ -135,14 +143,17 @@ pub fn run(
 }
 
 /// The reader thread: stdin -> lines -> spool, until EOF. A failing spool costs the lines of
-/// that read (counted and reported), never the reading itself.
+/// that read (counted and reported), never the reading itself. After each read it looks at
+/// the configuration in force: a new one (a reload) starts a new segment for the lines of
+/// that read on.
 fn read_into_spool(
     input: impl Read,
-    max_line: usize,
+    live: &Live,
     mut writer: SpoolWriter,
     stats: &Stats,
 ) -> Result<(), SpoolError> {
-    let mut reader = LineReader::new(input, max_line);
+    let mut generation = live.load().generation;
+    let mut reader = LineReader::new(input, live.load().config.input.max_line_bytes);
     // Lines lost, and lines spooled with trouble, are reported apart.
     let mut trouble = PerKind::new(publish::trouble::REPEAT_AFTER);
     loop {
@@ -155,6 +166,15 @@ fn read_into_spool(
             }
         };
         let received_at_us = clock::now_us();
+        let current = live.load();
+        if current.generation != generation {
+            generation = current.generation;
+            if let Err(e) = writer.switch(current.config.stream_context()) {
+                messages::error(format_args!(
+                    "reload: cannot start a spool segment for the new configuration: {e}"
+                ));
+            }
+        }
         let lines: Vec<LineIn<'_>> = chunk
             .lines()
             .map(|line| LineIn {
@@ -190,6 +210,34 @@ fn read_into_spool(
             .store(read.truncated_lines, Ordering::Relaxed);
     }
     writer.close()
+}
+
+/// Reloads the configuration at each SIGHUP; says what came of it in one line and counts
+/// the reloads that took effect.
+async fn reload_when_asked(mut reload: Asked, live: Arc<Live>, stats: Arc<Stats>) {
+    loop {
+        reload.next().await;
+        match live.reload() {
+            Ok(current) => {
+                Stats::add(&stats.reloads, 1);
+                let config = &current.config;
+                let from = config
+                    .file
+                    .as_ref()
+                    .map_or_else(|| "the flags".to_string(), |f| f.display().to_string());
+                let to =
+                    connect::destination(config).map_or_else(|e| e.to_string(), |d| d.to_string());
+                messages::note(format_args!(
+                    "reload: configuration {} from {from} in force: format {:?}, to {to}",
+                    current.generation,
+                    config.input.format.source()
+                ));
+            }
+            Err(e) => messages::error(format_args!(
+                "reload refused, the configuration in force stays: {e}"
+            )),
+        }
+    }
 }
 
 /// Ends the input `drain` after the first SIGTERM/SIGINT, if EOF has not come by then.

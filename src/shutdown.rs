@@ -7,7 +7,9 @@
 //!   (everything read is in the spool by then).
 //! - SIGUSR1: asks for the counters ([`Shutdown::counters_asked`]); the piped logger says
 //!   them as one line ([`crate::metrics`]), other commands ignore it.
-//! - SIGHUP: never ends the program (operators and log-rotation scripts send it by habit).
+//! - SIGHUP: asks the piped logger to reload its configuration file
+//!   ([`Shutdown::reload_asked`], see `crate::live`); never ends the program (operators and
+//!   log-rotation scripts send it by habit; other commands ignore it).
 //! - SIGUSR2: ignored (its default action would end the program).
 //! - SIGPIPE: ignored, as Rust's runtime sets it before `main`: a write to a closed pipe
 //!   fails with `EPIPE`, which the writer reports.
@@ -29,7 +31,8 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     requested: watch::Receiver<bool>,
-    counters: CountersAsked,
+    counters: Asked,
+    reload: Asked,
 }
 
 impl Shutdown {
@@ -43,18 +46,24 @@ impl Shutdown {
     }
 
     /// What resolves each time SIGUSR1 asks for the counters.
-    pub fn counters_asked(&self) -> CountersAsked {
+    pub fn counters_asked(&self) -> Asked {
         self.counters.clone()
+    }
+
+    /// What resolves each time SIGHUP asks for a reload.
+    pub fn reload_asked(&self) -> Asked {
+        self.reload.clone()
     }
 }
 
-/// Resolves each time SIGUSR1 comes (signals close together may count as one).
+/// Resolves each time SIGUSR1 (or, for [`Shutdown::reload_asked`], SIGHUP) comes
+/// (signals close together may count as one).
 #[derive(Debug, Clone)]
-pub struct CountersAsked {
+pub struct Asked {
     asked: watch::Receiver<()>,
 }
 
-impl CountersAsked {
+impl Asked {
     /// Resolves at the next SIGUSR1, or at once if one came since the last call.
     pub async fn next(&mut self) {
         if self.asked.changed().await.is_err() {
@@ -76,6 +85,7 @@ pub fn listen() -> io::Result<Shutdown> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2])?;
     let (tell, requested) = watch::channel(false);
     let (ask, asked) = watch::channel(());
+    let (ask_reload, reload_asked) = watch::channel(());
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -87,12 +97,18 @@ pub fn listen() -> io::Result<Shutdown> {
                     SIGUSR1 => {
                         ask.send_replace(());
                     }
+                    SIGHUP => {
+                        ask_reload.send_replace(());
+                    }
                     _ => {}
                 }
             }
         })?;
     Ok(Shutdown {
         requested,
-        counters: CountersAsked { asked },
+        counters: Asked { asked },
+        reload: Asked {
+            asked: reload_asked,
+        },
     })
 }

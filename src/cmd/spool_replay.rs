@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::destination::Destination;
+use crate::live::Live;
 use crate::messages;
 use crate::publish::connect::ConnectError;
 use crate::publish::route::Redirect;
@@ -141,6 +142,7 @@ fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, ReplayError> {
     ));
     let stats = Arc::new(Stats::default());
     let (give_up_tx, give_up_at) = watch::channel(how.timeout.map(|t| Instant::now() + t));
+    let live = Live::new(config.clone(), prepared.credentials.clone());
     let runtime = prepared.runtime;
     let started = Instant::now();
     let outcome = runtime.block_on(async {
@@ -160,7 +162,7 @@ fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, ReplayError> {
         let progress = io::stderr()
             .is_terminal()
             .then(|| tokio::spawn(draw_progress(Arc::clone(&stats), total, started)));
-        let outcome = publish::run(&mut spool_reader, config, ctx).await;
+        let outcome = publish::run(&mut spool_reader, &live, ctx).await;
         if let Some(task) = progress {
             task.abort();
             messages::end_progress();

@@ -30,7 +30,7 @@ use std::time::Duration;
 use crate::clock;
 use crate::config::Report;
 use crate::messages;
-use crate::shutdown::CountersAsked;
+use crate::shutdown::Asked;
 use crate::spool::{SpoolProbe, SpoolStats};
 use crate::stats::{Quantiles, Snapshot, Stats};
 use status_file::StatusFile;
@@ -175,7 +175,7 @@ impl Outputs {
     /// Starts them on the current tokio runtime, where they run until it ends: the answer
     /// to SIGUSR1, the status file's timer, the Prometheus endpoint. An endpoint that
     /// cannot listen is said on stderr and left off; the logging goes on.
-    pub fn start(&self, asked: CountersAsked) {
+    pub fn start(&self, asked: Asked) {
         tokio::spawn(answer_sigusr1(Arc::clone(&self.metrics), asked));
         if let Some(file) = &self.status_file {
             tokio::spawn(status_file::keep_writing(
@@ -205,7 +205,7 @@ impl Outputs {
 }
 
 /// Says the counters line each time SIGUSR1 asks.
-async fn answer_sigusr1(metrics: Arc<Metrics>, mut asked: CountersAsked) {
+async fn answer_sigusr1(metrics: Arc<Metrics>, mut asked: Asked) {
     loop {
         asked.next().await;
         messages::note(metrics.counters().line());

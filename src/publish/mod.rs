@@ -53,6 +53,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::clock;
 use crate::config::Config;
 use crate::destination::Destination;
+use crate::live::Live;
 use crate::messages::{self, PerKind};
 use crate::record::RecordId;
 use crate::report::{Notices, Reporter};
@@ -172,27 +173,43 @@ type Sending = FuturesUnordered<BoxFuture<'static, Sent>>;
 /// shutdown deadline.
 pub async fn run(
     spool: &mut SpoolReader,
-    config: &Config,
+    live: &Live,
     mut ctx: PublishContext,
 ) -> Result<Outcome, Error> {
-    let mut builder = MessageBuilder::new(config);
-    let mut dead = DeadLetters::new(&config.spool.dir);
+    let mut current = live.load();
+    let mut builder = MessageBuilder::new(&current.config);
+    let mut dead = DeadLetters::new(&current.config.spool.dir);
     let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
     let mut in_flight_records = 0usize;
     let mut sending: Sending = FuturesUnordered::new();
     let mut resends: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut limit = PerKind::new(trouble::REPEAT_AFTER);
-    let mut reporter = Reporter::new(config.report.interval);
+    let mut reporter = Reporter::new(current.config.report.interval);
     let mut next_key = 0u64;
     let mut source_done = false;
     let mut give_up_at: Option<Instant> = None;
     let mut notices = Notices::default();
     let mut notice_tick = tokio::time::interval(NOTICE_INTERVAL);
-    let batch_records = config.publish.batch_max_messages as usize;
     let started = Instant::now();
     let far_future = started + Duration::from_secs(86400 * 365);
 
     loop {
+        // One snapshot of the configuration per turn; a new one (a reload) rebuilds what
+        // is made from it. Batches in flight keep their clients and destinations.
+        let latest = live.load();
+        if latest.generation != current.generation {
+            builder = MessageBuilder::new(&latest.config);
+            ctx.routes.reconfigure(
+                Destination::from_config(&latest.config),
+                latest.credentials.clone(),
+            );
+            if latest.config.report.interval != current.config.report.interval {
+                reporter = Reporter::new(latest.config.report.interval);
+            }
+            current = latest;
+        }
+        let config = &current.config;
+        let batch_records = config.publish.batch_max_messages as usize;
         if source_done && in_flight.is_empty() {
             notices.finish(spool, config);
             return Ok(Outcome::AllPublished);

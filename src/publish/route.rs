@@ -46,6 +46,8 @@ pub struct Routes {
     fallback: Option<Arc<Destination>>,
     redirect: Redirect,
     clients: HashMap<(String, Batching), Publisher>,
+    /// Clients of an earlier configuration, kept so what they still send is not cut off.
+    retired: Vec<Publisher>,
     /// Every client's credentials (one token cache for all of them).
     credentials: Credentials,
     transient: Arc<TransientErrors>,
@@ -64,9 +66,20 @@ impl Routes {
             fallback: fallback.map(|d| Arc::new(redirect.apply(d))),
             redirect,
             clients: HashMap::new(),
+            retired: Vec::new(),
             credentials,
             transient,
         }
+    }
+
+    /// A new configuration (a reload): segments without a recorded destination go to
+    /// `fallback` from now on, and new clients are made (with `credentials`, the new
+    /// endpoint and batching) as batches need them.
+    pub fn reconfigure(&mut self, fallback: Option<Destination>, credentials: Credentials) {
+        self.fallback = fallback.map(|d| Arc::new(self.redirect.apply(d)));
+        self.credentials = credentials;
+        self.retired
+            .extend(self.clients.drain().map(|(_, client)| client));
     }
 
     /// Where the records of a segment with this header go; `None` if nowhere.

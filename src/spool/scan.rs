@@ -32,6 +32,14 @@ pub(crate) struct ScanMemo {
     reported_at: Option<Instant>,
 }
 
+impl ScanMemo {
+    /// Forgets what was left alone, so the next scan looks at it again (what is taken
+    /// over has changed).
+    pub(crate) fn forget(&mut self) {
+        self.not_ours.clear();
+    }
+}
+
 #[derive(Debug)]
 struct NotOurs {
     route: Route,
@@ -149,7 +157,7 @@ fn look_at(
         Header::Damaged => (dir::info_from_name(stem, Route::Unrecorded), 0, true),
         Header::Unsupported(why) => (dir::info_from_name(stem, Route::Unsupported(why)), 0, false),
     };
-    if !shared.adopt.takes(&info) {
+    if !shared.adopts(&info) {
         let orphan_records = if dir::in_use(&file)? {
             None
         } else {

@@ -286,8 +286,8 @@ pub(crate) struct Shared {
     pub dropped: AtomicU64,
     /// A segment was created since the directory was last fsynced.
     pub dir_dirty: AtomicBool,
-    /// Which orphans are taken over.
-    pub adopt: Adopt,
+    /// Which orphans are taken over (changed by [`Shared::set_adopt`]).
+    adopt: Mutex<Adopt>,
     /// Opened to send only (no writer, no background thread): cleans nothing up and
     /// reports nothing about segments it leaves alone.
     pub sends_only: bool,
@@ -309,11 +309,29 @@ impl Shared {
             others_bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             dir_dirty: AtomicBool::new(false),
-            adopt,
+            adopt: Mutex::new(adopt),
             sends_only: wake.is_none(),
             scan_memo: Mutex::new(ScanMemo::default()),
             wake,
         }
+    }
+
+    /// Whether orphans with this header are taken over.
+    pub(crate) fn adopts(&self, info: &SegmentInfo) -> bool {
+        self.adopt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .takes(info)
+    }
+
+    /// Takes over what `adopt` takes from the next scan on, the segments left alone so far
+    /// included.
+    pub(crate) fn set_adopt(&self, adopt: Adopt) {
+        *self.adopt.lock().unwrap_or_else(PoisonError::into_inner) = adopt;
+        self.scan_memo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .forget();
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

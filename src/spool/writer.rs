@@ -13,7 +13,9 @@ use super::dir::{self, Stem};
 use super::segment::{self, Kind, MAX_LINE_LEN, RECORD_HEADER_LEN};
 use super::state::{Entry, Segment, Shared};
 use super::stats::SpoolEvent;
-use super::{FsyncPolicy, FullPolicy, Route, SegmentInfo, SpoolError, SpoolStats, StreamContext};
+use super::{
+    Adopt, FsyncPolicy, FullPolicy, Route, SegmentInfo, SpoolError, SpoolStats, StreamContext,
+};
 use crate::clock;
 
 /// `DropNewest` takes lines again once the spool is under this share of its limit (9/10).
@@ -208,6 +210,18 @@ impl SpoolWriter {
             }
         }
         Ok(())
+    }
+
+    /// Lines appended from now on are `ctx`'s (a reload): seals the active segment, starts
+    /// one with `ctx` in its header, and takes over the orphans `ctx`'s destination takes
+    /// ([`Adopt::own`]). The same context again changes nothing.
+    pub fn switch(&mut self, ctx: StreamContext) -> Result<(), SpoolError> {
+        if ctx == self.ctx {
+            return Ok(());
+        }
+        self.shared.set_adopt(Adopt::own(&ctx));
+        self.ctx = ctx;
+        self.rotate()
     }
 
     /// Counters (same as `SpoolReader::stats`).
