@@ -29,8 +29,17 @@ fn main() -> ExitCode {
         config_path: cli.config,
         flags: cli.settings,
     };
-    let config = match config::load(sources) {
+    let config = match config::load(sources.clone()) {
         Ok(config) => config,
+        // The piped logger never exits on a bad configuration: httpd would respawn it and
+        // nobody would read its pipe.
+        Err(e) if cli.command.is_none() => {
+            let result = cmd::log::execute_unconfigured(&sources, &e.to_string());
+            return result.unwrap_or_else(|e| {
+                messages::error(&e);
+                e.exit_code()
+            });
+        }
         Err(e) => {
             messages::error(e);
             return ExitCode::from(EXIT_USAGE);

@@ -29,14 +29,25 @@ use crate::config::Config;
 use crate::live::Live;
 use crate::messages::{self, PerKind};
 use crate::metrics;
+use crate::ownership;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
 use crate::shutdown::{Asked, Shutdown};
-use crate::spool::{self, LineIn, SpoolError, SpoolWriter};
+use crate::spool::{
+    self, LineIn, SpoolError, SpoolOptions, SpoolWriter, StreamContext, StreamKind,
+};
 use crate::startup::Prepared;
 use crate::stats::Stats;
+
+/// Longest line kept whole without a usable configuration (the largest `max_line_bytes`).
+const UNCONFIGURED_MAX_LINE: usize = 1 << 20;
+/// After SIGTERM, how long a logger without a usable configuration keeps reading (the
+/// default `drain_timeout`: it has no usable one of its own).
+const UNCONFIGURED_DRAIN: Duration = Duration::from_secs(30);
+/// How often the trouble of a logger without a usable configuration is said again.
+const UNCONFIGURED_REPEAT: Duration = Duration::from_secs(60);
 
 /// Size asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while we write.
 const PIPE_SIZE: libc::c_int = 1 << 20;
@@ -99,7 +110,7 @@ pub fn run(
     thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || {
-            if let Err(e) = read_into_spool(input, &reader_live, writer, &reader_stats) {
+            if let Err(e) = read_into_spool(input, Some(&reader_live), writer, &reader_stats) {
                 messages::error(format_args!("reading stdin: {e}"));
             }
             reader_end.now();
@@ -148,12 +159,15 @@ pub fn run(
 /// that read on.
 fn read_into_spool(
     input: impl Read,
-    live: &Live,
+    live: Option<&Live>,
     mut writer: SpoolWriter,
     stats: &Stats,
 ) -> Result<(), SpoolError> {
-    let mut generation = live.load().generation;
-    let mut reader = LineReader::new(input, live.load().config.input.max_line_bytes);
+    let mut generation = live.map_or(0, |live| live.load().generation);
+    let max_line = live.map_or(UNCONFIGURED_MAX_LINE, |l| {
+        l.load().config.input.max_line_bytes
+    });
+    let mut reader = LineReader::new(input, max_line);
     // Lines lost, and lines spooled with trouble, are reported apart.
     let mut trouble = PerKind::new(publish::trouble::REPEAT_AFTER);
     loop {
@@ -166,8 +180,9 @@ fn read_into_spool(
             }
         };
         let received_at_us = clock::now_us();
-        let current = live.load();
-        if current.generation != generation {
+        if let Some(current) = live.map(Live::load)
+            && current.generation != generation
+        {
             generation = current.generation;
             if let Err(e) = writer.switch(current.config.stream_context()) {
                 messages::error(format_args!(
@@ -210,6 +225,114 @@ fn read_into_spool(
             .store(read.truncated_lines, Ordering::Relaxed);
     }
     writer.close()
+}
+
+/// What a logger without a usable configuration did with the lines it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    /// In the spool, unconfigured, for the next logger with a usable configuration.
+    pub kept: u64,
+    /// Read and dropped, the spool being unusable too.
+    pub dropped: u64,
+}
+
+/// The piped logger without a usable configuration (`problem` says why): it never stops
+/// reading, or httpd's workers would block on the pipe. Lines go into unconfigured spool
+/// segments (no destination; parsed later with the format of whoever sends them) in
+/// `spool.dir`, prepared as the process runs (no privileges dropped: no account is known);
+/// if that directory cannot be used either, lines are read and counted as dropped. The
+/// trouble is said at start and once a minute. Nothing is published: the next logger with a
+/// usable configuration (after `apachectl graceful`) takes the segments over. Ends at end of
+/// input, or `drain` after SIGTERM.
+pub fn run_unconfigured(
+    spool: SpoolOptions,
+    problem: &str,
+    input: impl Read + Send + 'static,
+    mut shutdown: Shutdown,
+) -> Result<Kept, RunError> {
+    let dir = spool.dir.clone();
+    let opened = ownership::prepare_spool_dir(&dir, None, true)
+        .map_err(|e| e.to_string())
+        .and_then(|_| {
+            let ctx = StreamContext {
+                kind: StreamKind::AccessLog,
+                format: String::new(),
+                host: String::new(),
+                destination: None,
+            };
+            spool::open(spool, ctx).map_err(|e| e.to_string())
+        });
+    let (writer, _spool_reader, spool_trouble) = match opened {
+        Ok((writer, reader)) => (Some(writer), Some(reader), None),
+        Err(e) => (None, None, Some(e)),
+    };
+    let say = |read: u64| match &spool_trouble {
+        None => messages::error(format_args!(
+            "the configuration cannot be used: {problem}. Nothing is published until it is \
+             fixed: {read} lines so far are kept unparsed in the spool {}, for the next logger \
+             with a usable configuration (fix it, then apachectl graceful; \
+             `accesslog-pubsub check` says what is wrong)",
+            dir.display()
+        )),
+        Some(e) => messages::error(format_args!(
+            "the configuration cannot be used: {problem}; and the spool cannot be used \
+             either ({e}): {read} lines so far were read and DROPPED (fix both, then \
+             apachectl graceful; `accesslog-pubsub check` says what is wrong)"
+        )),
+    };
+    say(0);
+    let stats = Arc::new(Stats::default());
+    let (ended_tx, mut ended) = watch::channel(false);
+    let reader_stats = Arc::clone(&stats);
+    thread::Builder::new()
+        .name("stdin-reader".into())
+        .spawn(move || {
+            let result = match writer {
+                Some(writer) => read_into_spool(input, None, writer, &reader_stats),
+                None => {
+                    drop_lines(input, &reader_stats);
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                messages::error(format_args!("reading stdin: {e}"));
+            }
+            ended_tx.send_replace(true);
+        })
+        .map_err(RunError::Start)?;
+    let runtime = publish::runtime().map_err(RunError::Start)?;
+    runtime.block_on(async {
+        let start = tokio::time::Instant::now() + UNCONFIGURED_REPEAT;
+        let mut repeat = tokio::time::interval_at(start, UNCONFIGURED_REPEAT);
+        let mut drain_end = None;
+        loop {
+            let far = tokio::time::Instant::now() + Duration::from_secs(86400);
+            tokio::select! {
+                _ = ended.wait_for(|ended| *ended) => break,
+                () = shutdown.requested(), if drain_end.is_none() => {
+                    drain_end = Some(tokio::time::Instant::now() + UNCONFIGURED_DRAIN);
+                }
+                () = tokio::time::sleep_until(drain_end.unwrap_or(far)), if drain_end.is_some() => break,
+                _ = repeat.tick() => say(stats.lines_read.load(Ordering::Relaxed)),
+            }
+        }
+    });
+    let read = stats.lines_read.load(Ordering::Relaxed);
+    let dropped = stats.spool_write_failures.load(Ordering::Relaxed);
+    Ok(Kept {
+        kept: read.saturating_sub(dropped),
+        dropped,
+    })
+}
+
+/// Reads `input` to its end and counts its lines as read and dropped.
+fn drop_lines(input: impl Read, stats: &Stats) {
+    let mut reader = LineReader::new(input, UNCONFIGURED_MAX_LINE);
+    while let Ok(Some(chunk)) = reader.next_chunk() {
+        let count = chunk.lines().len() as u64;
+        Stats::add(&stats.lines_read, count);
+        Stats::add(&stats.spool_write_failures, count);
+    }
 }
 
 /// Reloads the configuration at each SIGHUP; says what came of it in one line and counts

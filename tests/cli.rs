@@ -189,9 +189,17 @@ fn bad_settings_are_refused_with_one_line_naming_them() {
         text.contains("no_such_field") && text.contains("user_agent"),
         "{text}"
     );
-    let text = refusal(&["--spool-dir", dir.path().to_str().expect("UTF-8")]);
+    // The piped logger never refuses to read (httpd would respawn it and nobody would read
+    // its pipe): it says what is wrong and keeps the lines for a logger that can send them.
+    let out = run(
+        &["--spool-dir", dir.path().to_str().expect("UTF-8")],
+        b"a line\n",
+    );
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("--project and --topic are required"),
+        text.contains("the configuration cannot be used: --project and --topic are required")
+            && text.contains("1 lines kept unparsed"),
         "{text}"
     );
 }

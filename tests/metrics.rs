@@ -336,6 +336,7 @@ fn a_metrics_port_in_use_is_said_and_the_logging_goes_on() {
 fn a_metrics_address_other_than_loopback_is_refused() {
     let out = run_tool(
         &[
+            "check",
             "--project",
             "p",
             "--topic",

@@ -516,7 +516,7 @@ fn an_unreadable_key_file_gives_one_clear_line() {
     assert_ne!(out.status.code(), Some(0), "exit code");
     let line = the_line_about(&out, &key.display().to_string());
     assert!(
-        line.starts_with("accesslog-pubsub: credentials file")
+        line.contains(&format!("credentials file {}", key.display()))
             && line.contains("Permission denied"),
         "{line}"
     );

@@ -142,6 +142,27 @@ pub enum ConfigError {
     Invalid { origin: String, message: String },
 }
 
+/// The spool directory to use when the configuration cannot be loaded: the flag's, else
+/// the file's when that much of it can be read, else the default.
+pub fn spool_dir_of(sources: &Sources) -> PathBuf {
+    if let Some(dir) = &sources.flags.spool_dir {
+        return dir.clone();
+    }
+    let default = Path::new(DEFAULT_CONFIG_PATH);
+    let file = sources
+        .config_path
+        .as_deref()
+        .or_else(|| default.exists().then_some(default));
+    let from_file = file
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|table| table.get("spool_dir")?.as_str().map(PathBuf::from));
+    // The built-in defaults always parse (a test says so).
+    from_file
+        .or_else(|| Settings::defaults().ok()?.spool_dir)
+        .unwrap_or_default()
+}
+
 /// Reads the file (if any), lays the flags over it and validates the result.
 pub fn load(sources: Sources) -> Result<Config, ConfigError> {
     load_from(Arc::new(sources))
