@@ -36,6 +36,8 @@ fn target(endpoint: String) -> LoggerTarget {
     LoggerTarget {
         endpoint,
         topic: TOPIC.into(),
+        extra: String::new(),
+        config_extra: String::new(),
     }
 }
 
@@ -356,6 +358,63 @@ fn a_stop_with_a_backlog_leaves_it_in_the_spool_and_the_next_start_sends_it() {
     wait_until("an empty spool", || {
         spooled_records(&apache.spool_dir()) == 0
     });
+    apache.stop();
+    assert_same_records(distinct_records(&pulled), apache.parsed_access_log());
+}
+
+#[test]
+fn a_bad_format_never_stalls_httpd_and_after_the_fix_every_line_arrives() {
+    let Some(emulator) = emulator() else { return };
+    let bad = LoggerTarget {
+        extra: "--format %h%Z".into(),
+        ..target(emulator.endpoint())
+    };
+    never_stalls_and_sends_all_after_the_fix(&emulator, &bad, "--format: ");
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_never_stalls_httpd_and_after_the_fix_every_line_arrives() {
+    let Some(emulator) = emulator() else { return };
+    let bad = LoggerTarget {
+        config_extra: "batch_size = 5\n".into(),
+        ..target(emulator.endpoint())
+    };
+    never_stalls_and_sends_all_after_the_fix(&emulator, &bad, "batch_size");
+}
+
+/// 20,000 requests through httpd whose logger runs with `bad`: every one answered, the
+/// trouble (`said`) in the ErrorLog, nothing published; then the shipped configuration and
+/// a graceful: every line arrives, parsed with it.
+fn never_stalls_and_sends_all_after_the_fix(emulator: &Emulator, bad: &LoggerTarget, said: &str) {
+    let good = target(emulator.endpoint());
+    let Some(mut apache) = Apache::start(bad) else {
+        return;
+    };
+    const REQUESTS: usize = 20_000;
+    // A logger that stopped reading would stall httpd after about 650 requests.
+    let summary = apache.ab(REQUESTS, "/index.html", |_, _| {});
+    assert_eq!(
+        (summary.complete, summary.failed),
+        (REQUESTS, 0),
+        "every request answered"
+    );
+    let error_log = apache.error_log();
+    assert!(
+        error_log.contains("the configuration cannot be used: ") && error_log.contains(said),
+        "the trouble is in httpd's ErrorLog: {error_log}"
+    );
+    assert!(
+        emulator
+            .pull_all(SUBSCRIPTION, 0, std::time::Duration::from_secs(1))
+            .is_empty(),
+        "nothing published without a usable configuration"
+    );
+
+    apache.set_logger(&good);
+    apache.graceful();
+    let lines = apache.access_lines().len();
+    assert_eq!(lines, REQUESTS, "httpd logged every request");
+    let pulled = emulator.pull_all(SUBSCRIPTION, lines, PATIENCE);
     apache.stop();
     assert_same_records(distinct_records(&pulled), apache.parsed_access_log());
 }

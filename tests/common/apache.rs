@@ -43,6 +43,11 @@ pub struct LoggerTarget {
     /// `http://127.0.0.1:PORT` of the emulator (or of a proxy in front of it).
     pub endpoint: String,
     pub topic: String,
+    /// More arguments for the logger, appended to its command line (space-separated).
+    pub extra: String,
+    /// Text appended to the logger's copy of the shipped config.toml (at its top level,
+    /// before the `[attributes]` table).
+    pub config_extra: String,
 }
 
 pub struct Apache {
@@ -139,6 +144,11 @@ impl Apache {
         self.control("start");
         self.running = true;
         self.wait_generation(before);
+    }
+
+    /// Points the pipe at `target` from the next generation on (a graceful starts it).
+    pub fn set_logger(&mut self, target: &LoggerTarget) {
+        fs::write(self.snippet_path(), self.snippet(target)).expect("rewrite the snippet");
     }
 
     /// `apache2 -k graceful`; returns once the new generation serves.
@@ -311,7 +321,9 @@ impl Apache {
         let pipe = "\"|/usr/bin/accesslog-pubsub\"";
         assert_eq!(text.matches(pipe).count(), 1, "the snippet pipes once");
         let config = self.dir.path().join("config.toml");
-        fs::copy(shipped_config(), &config).expect("copy the shipped config");
+        let shipped = fs::read_to_string(shipped_config()).expect("read the shipped config");
+        fs::write(&config, format!("{}{shipped}", target.config_extra))
+            .expect("copy the shipped config");
         let packaged_account = Command::new("getent")
             .args(["passwd", "accesslog-pubsub"])
             .stdout(Stdio::null())
@@ -323,13 +335,18 @@ impl Apache {
             " --user nobody --group nogroup"
         };
         let ours = format!(
-            "\"|{} --config {} --project {} --topic {} --spool-dir {} --endpoint {}{account}\"",
+            "\"|{} --config {} --project {} --topic {} --spool-dir {} --endpoint {}{account}{}\"",
             binary().display(),
             config.display(),
             super::emulator::PROJECT,
             target.topic,
             self.spool_dir().display(),
-            target.endpoint
+            target.endpoint,
+            if target.extra.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", target.extra)
+            }
         );
         text.replace(pipe, &ours)
     }
