@@ -30,6 +30,8 @@
 //! - `messages`: the only writer of stderr: the `accesslog-pubsub:` prefix, levels, rate limits.
 //! - `publish`: spool batches -> Pub/Sub messages, each to its segment's destination ->
 //!   acknowledgements back to the spool; records Pub/Sub refuses for good -> dead letters.
+//! - `handover`: a logger without a usable configuration starting again with one on SIGHUP
+//!   (its stdin reader stopped between two lines, then `exec`, same pid, same pipe).
 //! - `reader`: cuts stdin into lines (CRLF, blank lines, over-long lines) in big reads.
 //! - `spool`: the durable on-disk queue between the stdin reader and the publisher (its
 //!   module doc has the exact file format).
@@ -61,6 +63,7 @@ pub use destination::Destination;
 
 mod clock;
 mod destination;
+mod handover;
 mod live;
 mod metrics;
 mod ownership;

@@ -1,14 +1,15 @@
 //! The `accesslog-pubsub` binary: parse the command line, load the configuration, hand over
 //! to one command, and say the error it ends with as one line on stderr.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use accesslog_pubsub::cli::{Cli, Command, SpoolAction};
+use accesslog_pubsub::cli::{Cli, Command, Refused, SpoolAction};
 use accesslog_pubsub::cmd::{self, EXIT_USAGE};
-use accesslog_pubsub::config::{self, Sources};
+use accesslog_pubsub::config::{self, Settings, Sources};
 use accesslog_pubsub::messages;
 
 fn main() -> ExitCode {
@@ -21,8 +22,27 @@ fn main() -> ExitCode {
         Err(e) => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid command line");
-            messages::error(first.trim_start_matches("error: "));
-            return ExitCode::from(EXIT_USAGE);
+            let problem = first.trim_start_matches("error: ");
+            let refused = Refused::read(std::env::args_os().skip(1));
+            // A subcommand, or someone at a terminal: the refusal stands. The piped logger
+            // reads on whatever is wrong, as with a bad configuration.
+            if refused.subcommand || std::io::stdin().is_terminal() {
+                messages::error(problem);
+                return ExitCode::from(EXIT_USAGE);
+            }
+            let sources = Sources {
+                config_path: refused.config,
+                flags: Settings {
+                    spool_dir: refused.spool_dir,
+                    ..Settings::default()
+                },
+            };
+            return cmd::log::execute_with_bad_command_line(&sources, problem).unwrap_or_else(
+                |e| {
+                    messages::error(&e);
+                    e.exit_code()
+                },
+            );
         }
     };
     let sources = Sources {

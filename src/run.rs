@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use crate::clock;
 use crate::config::Config;
+use crate::handover::{self, Handover};
 use crate::live::Live;
 use crate::messages::{self, PerKind};
 use crate::metrics;
@@ -110,7 +111,8 @@ pub fn run(
     thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || {
-            if let Err(e) = read_into_spool(input, Some(&reader_live), writer, &reader_stats) {
+            if let Err(e) = read_into_spool(input, Some(&reader_live), None, writer, &reader_stats)
+            {
                 messages::error(format_args!("reading stdin: {e}"));
             }
             reader_end.now();
@@ -153,13 +155,15 @@ pub fn run(
     })
 }
 
-/// The reader thread: stdin -> lines -> spool, until EOF. A failing spool costs the lines of
-/// that read (counted and reported), never the reading itself. After each read it looks at
-/// the configuration in force: a new one (a reload) starts a new segment for the lines of
-/// that read on.
+/// The reader thread: stdin -> lines -> spool, until EOF, or until `handover` asks it to
+/// stop (then at the first point where no line is half read). A failing spool costs the
+/// lines of that read (counted and reported), never the reading itself. After each read it
+/// looks at the configuration in force: a new one (a reload) starts a new segment for the
+/// lines of that read on.
 fn read_into_spool(
     input: impl Read,
     live: Option<&Live>,
+    handover: Option<&Handover>,
     mut writer: SpoolWriter,
     stats: &Stats,
 ) -> Result<(), SpoolError> {
@@ -170,10 +174,19 @@ fn read_into_spool(
     let mut reader = LineReader::new(input, max_line);
     // Lines lost, and lines spooled with trouble, are reported apart.
     let mut trouble = PerKind::new(publish::trouble::REPEAT_AFTER);
+    let stop_asked = || handover.is_some_and(Handover::asked);
+    // Whether the last read ended inside a line.
+    let mut mid_line = false;
     loop {
         let chunk = match reader.next_chunk() {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
+            Err(e) if handover::is_asked(&e) => {
+                if mid_line {
+                    continue;
+                }
+                break;
+            }
             Err(e) => {
                 messages::error(format_args!("reading stdin failed, stopping: {e}"));
                 break;
@@ -204,6 +217,7 @@ fn read_into_spool(
             received_at_us,
             truncated: false,
         };
+        mid_line = !unfinished.bytes.is_empty();
         if let Err(e) = writer.append_read(&lines, Some(unfinished)) {
             if !e.written() {
                 Stats::add(&stats.spool_write_failures, count);
@@ -223,6 +237,9 @@ fn read_into_spool(
         stats
             .truncated_lines
             .store(read.truncated_lines, Ordering::Relaxed);
+        if !mid_line && stop_asked() {
+            break;
+        }
     }
     writer.close()
 }
@@ -236,20 +253,32 @@ pub struct Kept {
     pub dropped: u64,
 }
 
+/// How a logger without a usable configuration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unconfigured {
+    /// The input ended (or the drain after SIGTERM did).
+    Ended(Kept),
+    /// A SIGHUP found the configuration usable; the reader stopped between two lines with
+    /// everything it read in the spool, and stdin is left for a new start to read on.
+    Usable(Kept),
+}
+
 /// The piped logger without a usable configuration (`problem` says why): it never stops
 /// reading, or httpd's workers would block on the pipe. Lines go into unconfigured spool
 /// segments (no destination; parsed later with the format of whoever sends them) in
 /// `spool.dir`, prepared as the process runs (no privileges dropped: no account is known);
 /// if that directory cannot be used either, lines are read and counted as dropped. The
 /// trouble is said at start and once a minute. Nothing is published: the next logger with a
-/// usable configuration (after `apachectl graceful`) takes the segments over. Ends at end of
-/// input, or `drain` after SIGTERM.
+/// usable configuration (after `apachectl graceful`) takes the segments over. At each SIGHUP
+/// `usable` says whether the configuration can be used now (or why not); once it can, the
+/// reader stops between two lines and this returns [`Unconfigured::Usable`] so the caller
+/// can start again with it. Otherwise ends at end of input, or `drain` after SIGTERM.
 pub fn run_unconfigured(
     spool: SpoolOptions,
     problem: &str,
-    input: impl Read + Send + 'static,
-    mut shutdown: Shutdown,
-) -> Result<Kept, RunError> {
+    usable: &dyn Fn() -> Result<(), String>,
+    shutdown: &mut Shutdown,
+) -> Result<Unconfigured, RunError> {
     let dir = spool.dir.clone();
     let opened = ownership::prepare_spool_dir(&dir, None, true)
         .map_err(|e| e.to_string())
@@ -270,27 +299,33 @@ pub fn run_unconfigured(
         None => messages::error(format_args!(
             "the configuration cannot be used: {problem}. Nothing is published until it is \
              fixed: {read} lines so far are kept unparsed in the spool {}, for the next logger \
-             with a usable configuration (fix it, then apachectl graceful; \
-             `accesslog-pubsub check` says what is wrong)",
+             with a usable configuration (fix it, then `kill -HUP` this logger or \
+             apachectl graceful; `accesslog-pubsub check` says what is wrong)",
             dir.display()
         )),
         Some(e) => messages::error(format_args!(
             "the configuration cannot be used: {problem}; and the spool cannot be used \
              either ({e}): {read} lines so far were read and DROPPED (fix both, then \
-             apachectl graceful; `accesslog-pubsub check` says what is wrong)"
+             `kill -HUP` this logger or apachectl graceful; `accesslog-pubsub check` says \
+             what is wrong)"
         )),
     };
     say(0);
+    let handover = Handover::new().map_err(RunError::Start)?;
     let stats = Arc::new(Stats::default());
     let (ended_tx, mut ended) = watch::channel(false);
     let reader_stats = Arc::clone(&stats);
+    let reader_handover = handover.clone();
     thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || {
+            let input = reader_handover.input();
             let result = match writer {
-                Some(writer) => read_into_spool(input, None, writer, &reader_stats),
+                Some(writer) => {
+                    read_into_spool(input, None, Some(&reader_handover), writer, &reader_stats)
+                }
                 None => {
-                    drop_lines(input, &reader_stats);
+                    drop_lines(input, &reader_handover, &reader_stats);
                     Ok(())
                 }
             };
@@ -300,6 +335,7 @@ pub fn run_unconfigured(
             ended_tx.send_replace(true);
         })
         .map_err(RunError::Start)?;
+    let mut reload = shutdown.reload_asked();
     let runtime = publish::runtime().map_err(RunError::Start)?;
     runtime.block_on(async {
         let start = tokio::time::Instant::now() + UNCONFIGURED_REPEAT;
@@ -314,24 +350,47 @@ pub fn run_unconfigured(
                 }
                 () = tokio::time::sleep_until(drain_end.unwrap_or(far)), if drain_end.is_some() => break,
                 _ = repeat.tick() => say(stats.lines_read.load(Ordering::Relaxed)),
+                () = reload.next(), if !handover.asked() => match usable() {
+                    Ok(()) => handover.ask(),
+                    Err(e) => messages::error(format_args!(
+                        "reload: the configuration still cannot be used: {e}"
+                    )),
+                },
             }
         }
     });
     let read = stats.lines_read.load(Ordering::Relaxed);
     let dropped = stats.spool_write_failures.load(Ordering::Relaxed);
-    Ok(Kept {
+    let kept = Kept {
         kept: read.saturating_sub(dropped),
         dropped,
+    };
+    Ok(if handover.asked() {
+        Unconfigured::Usable(kept)
+    } else {
+        Unconfigured::Ended(kept)
     })
 }
 
-/// Reads `input` to its end and counts its lines as read and dropped.
-fn drop_lines(input: impl Read, stats: &Stats) {
+/// Reads `input` to its end, or until `handover` asks it to stop between two lines, and
+/// counts its lines as read and dropped.
+fn drop_lines(input: impl Read, handover: &Handover, stats: &Stats) {
     let mut reader = LineReader::new(input, UNCONFIGURED_MAX_LINE);
-    while let Ok(Some(chunk)) = reader.next_chunk() {
-        let count = chunk.lines().len() as u64;
-        Stats::add(&stats.lines_read, count);
-        Stats::add(&stats.spool_write_failures, count);
+    let mut mid_line = false;
+    loop {
+        match reader.next_chunk() {
+            Ok(Some(chunk)) => {
+                let count = chunk.lines().len() as u64;
+                mid_line = !chunk.unfinished().is_empty();
+                Stats::add(&stats.lines_read, count);
+                Stats::add(&stats.spool_write_failures, count);
+                if !mid_line && handover.asked() {
+                    break;
+                }
+            }
+            Err(e) if handover::is_asked(&e) && mid_line => {}
+            Ok(None) | Err(_) => break,
+        }
     }
 }
 

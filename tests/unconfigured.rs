@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 
 use common::Emulator;
 use common::logger::{
-    PATIENCE, finish, indexed_text, indices, run_tool, spooled_records, start_logger,
+    PATIENCE, finish, indexed_text, indices, run_tool, signal, spooled_records, start_logger,
+    wait_until,
 };
 
 /// Pipes `0..n` into a logger started with `args` (and PUBSUB_EMULATOR_HOST), to the end.
@@ -136,4 +137,133 @@ fn a_config_file_with_an_unknown_key_keeps_every_line_for_the_next_logger() {
     );
 
     every_line_arrives_after_a_fix(&emulator, "unconf-key", &spool);
+}
+
+/// The logger's stderr so far, from the file it writes to.
+fn stderr_of(path: &std::path::Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_sighup_after_the_fix_sends_everything_without_a_restart() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    emulator.create_topic("unconf-hup");
+    emulator.create_subscription("unconf-hup-sub", "unconf-hup");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("config.toml");
+    let good = format!(
+        "project = \"test\"\ntopic = \"unconf-hup\"\nspool_dir = \"{}\"\n",
+        spool.display()
+    );
+    fs::write(&config, format!("{good}batch_size = 5\n")).expect("write config");
+    let stderr_path = dir.path().join("stderr");
+    let mut child = Command::new(common::binary())
+        .args(["--config", config.to_str().expect("UTF-8")])
+        .env("PUBSUB_EMULATOR_HOST", emulator.host_port())
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("start accesslog-pubsub");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&indexed_text(0..10_000)).expect("write");
+    wait_until("the first 10,000 lines in the spool", || {
+        spooled_records(&spool) == 10_000
+    });
+
+    // Still broken: the reload is refused, the logger reads on.
+    signal(pid, libc::SIGHUP);
+    wait_until("the refused reload said", || {
+        stderr_of(&stderr_path).contains("reload: the configuration still cannot be used")
+    });
+    assert!(
+        stderr_of(&stderr_path).contains("batch_size"),
+        "names the key: {}",
+        stderr_of(&stderr_path)
+    );
+
+    // Fixed while a line is half written: the same process waits for the rest of it, takes
+    // over what it kept, and goes on with what comes next.
+    let next = indexed_text(10_000..20_000);
+    let (half, rest) = next.split_at(40);
+    stdin.write_all(half).expect("write half a line");
+    fs::write(&config, &good).expect("fix config");
+    signal(pid, libc::SIGHUP);
+    // Let the reload find the line half read (the result must not depend on it).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(rest).expect("write after the fix");
+    wait_until("the start with the fixed configuration", || {
+        stderr_of(&stderr_path).contains("starting again with it")
+    });
+    let pulled = emulator.pull_all("unconf-hup-sub", 20_000, PATIENCE);
+    drop(stdin);
+    let status = child.wait().expect("wait");
+    let stderr = stderr_of(&stderr_path);
+    assert!(status.success(), "{status}: {stderr}");
+    let (got, duplicates) = indices(&pulled);
+    assert_eq!(got, (0..20_000).collect(), "every line arrived: {stderr}");
+    assert_eq!(duplicates, 0);
+    for p in &pulled {
+        let record = p.json();
+        assert!(record.get("parse_error").is_none(), "parsed: {record}");
+    }
+    assert_eq!(spooled_records(&spool), 0);
+}
+
+#[test]
+fn a_bad_flag_in_the_pipe_keeps_every_line_for_the_next_logger() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    emulator.create_topic("unconf-flag");
+    emulator.create_subscription("unconf-flag-sub", "unconf-flag");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("spool");
+    let stderr_path = dir.path().join("stderr");
+    let mut child = Command::new(common::binary())
+        .args([
+            "--project",
+            "test",
+            "--topic",
+            "unconf-flag",
+            "--no-such-flag",
+        ])
+        .arg(format!("--spool-dir={}", spool.display()))
+        .env("PUBSUB_EMULATOR_HOST", emulator.host_port())
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("start accesslog-pubsub");
+    wait_until("the trouble said", || {
+        stderr_of(&stderr_path).contains("the configuration cannot be used")
+    });
+    // A reload cannot change the command line, and says so.
+    signal(child.id(), libc::SIGHUP);
+    wait_until("the refused reload said", || {
+        stderr_of(&stderr_path).contains("fix the CustomLog line in httpd.conf")
+    });
+    child
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(&indexed_text(0..20_000))
+        .expect("every line is read");
+    let out = finish(child);
+    let stderr = stderr_of(&stderr_path);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--no-such-flag") && stderr.contains("(on the command line)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("20000 lines kept unparsed"), "{stderr}");
+    assert_eq!(spooled_records(&spool), 20_000);
+
+    // A subcommand with the same mistake is refused, as before.
+    let out = run_tool(&["parse", "--no-such-flag"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+
+    every_line_arrives_after_a_fix(&emulator, "unconf-flag", &spool);
 }
