@@ -20,8 +20,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-
 /// Where and how records are published. Two destinations are the same only if every field is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,18 +39,6 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// The destination the configuration names; `None` without a project and a topic.
-    pub(crate) fn from_config(config: &Config) -> Option<Destination> {
-        let publish = &config.publish;
-        Some(Destination {
-            project: publish.project.clone()?,
-            topic: publish.topic.clone()?,
-            attributes: publish.attributes.iter().cloned().collect(),
-            attribute_fields: publish.attribute_fields.clone(),
-            ordering_key_field: publish.ordering_key_field.clone(),
-        })
-    }
-
     /// `projects/{project}/topics/{topic}`.
     pub fn topic_path(&self) -> String {
         format!("projects/{}/topics/{}", self.project, self.topic)

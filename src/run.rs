@@ -5,7 +5,7 @@
 //!   again. It waits on nothing but `read()` and the spool's `write()` into the page cache,
 //!   so Apache's pipe is drained at full speed whatever Pub/Sub does;
 //! - the main thread, which runs the publisher's single-threaded tokio runtime
-//!   ([`publish::runtime`]): the publish loop and the Pub/Sub client's own tasks;
+//!   ([`startup::runtime`]): the publish loop and the Pub/Sub client's own tasks;
 //! - the spool's background thread (fsync, rescans);
 //! - the signal thread ([`crate::shutdown`]).
 //!
@@ -39,7 +39,7 @@ use crate::shutdown::{Asked, Shutdown};
 use crate::spool::{
     self, LineIn, SpoolError, SpoolOptions, SpoolWriter, StreamContext, StreamKind,
 };
-use crate::startup::Prepared;
+use crate::startup::{self, Prepared};
 use crate::stats::Stats;
 
 /// Longest line kept whole without a usable configuration (the largest `max_line_bytes`).
@@ -336,7 +336,7 @@ pub fn run_unconfigured(
         })
         .map_err(RunError::Start)?;
     let mut reload = shutdown.reload_asked();
-    let runtime = publish::runtime().map_err(RunError::Start)?;
+    let runtime = startup::runtime().map_err(RunError::Start)?;
     runtime.block_on(async {
         let start = tokio::time::Instant::now() + UNCONFIGURED_REPEAT;
         let mut repeat = tokio::time::interval_at(start, UNCONFIGURED_REPEAT);

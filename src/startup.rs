@@ -37,7 +37,7 @@ pub enum StartError {
 
 /// What was prepared as root and is kept for the rest of the run.
 pub struct Prepared {
-    /// The publisher's runtime ([`crate::publish::runtime`]): the credentials keep their
+    /// The publisher's runtime ([`runtime`]): the credentials keep their
     /// token refresh task on it, so it is the one to publish on.
     pub runtime: tokio::runtime::Runtime,
     /// The credentials, read before the drop.
@@ -98,7 +98,7 @@ pub fn prepare(config: &Config, spool_dir: SpoolDir) -> Result<Prepared, StartEr
             dir.display()
         ));
     }
-    let runtime = crate::publish::runtime().map_err(StartError::Runtime)?;
+    let runtime = runtime().map_err(StartError::Runtime)?;
     let credentials = {
         let _inside = runtime.enter();
         connect::credentials(config)?
@@ -129,4 +129,13 @@ pub fn check_trusted_files(config: &Config) -> Result<(), OwnershipError> {
         ownership::check_root_file("credentials file", path)?;
     }
     Ok(())
+}
+
+/// The tokio runtime the publish loop and the Pub/Sub client run on: one thread, the caller's.
+/// Stdin has its own thread, so one is enough for Pub/Sub, and with the emulator or other
+/// work on the machine, worker threads cost more in switching than they overlap.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }

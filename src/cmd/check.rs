@@ -109,7 +109,7 @@ pub fn run(config: &Config, sample: Option<&Path>) -> Vec<Finding> {
     let (account_finding, account) = account(config);
     findings.push(account_finding);
     findings.push(spool_dir(config, account.as_ref()));
-    let runtime = match crate::publish::runtime() {
+    let runtime = match crate::startup::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             findings.push(finding(

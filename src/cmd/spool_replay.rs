@@ -94,7 +94,7 @@ fn replay(config: &Config, how: &Replay) -> Result<ReplayEnd, ReplayError> {
     };
     // Segments that record no destination go to the configured one, or to the one the
     // redirect names in full.
-    let fallback = Destination::from_config(config).or_else(|| {
+    let fallback = config.destination().or_else(|| {
         let (project, topic) = (redirect.project.clone()?, redirect.topic.clone()?);
         Some(Destination {
             project,

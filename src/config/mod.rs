@@ -169,6 +169,18 @@ pub fn load(sources: Sources) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// The destination this configuration names; `None` without a project and a topic.
+    pub(crate) fn destination(&self) -> Option<Destination> {
+        let publish = &self.publish;
+        Some(Destination {
+            project: publish.project.clone()?,
+            topic: publish.topic.clone()?,
+            attributes: publish.attributes.iter().cloned().collect(),
+            attribute_fields: publish.attribute_fields.clone(),
+            ordering_key_field: publish.ordering_key_field.clone(),
+        })
+    }
+
     /// What the spool records about the lines read under this configuration: how to parse
     /// them later, and where to send them.
     pub(crate) fn stream_context(&self) -> StreamContext {
@@ -176,7 +188,7 @@ impl Config {
             kind: StreamKind::AccessLog,
             format: self.input.format.source().to_string(),
             host: self.input.host.clone(),
-            destination: Destination::from_config(self),
+            destination: self.destination(),
         }
     }
 

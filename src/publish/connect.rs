@@ -100,7 +100,7 @@ impl RetryPolicy for RetryTransientForever {
 
 /// The destination the configuration names, which the piped logger needs.
 pub fn destination(config: &Config) -> Result<Destination, ConnectError> {
-    Destination::from_config(config).ok_or(ConnectError::MissingTopic)
+    config.destination().ok_or(ConnectError::MissingTopic)
 }
 
 /// The credentials the configuration asks for: none for an emulator (anonymous), the

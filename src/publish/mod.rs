@@ -103,15 +103,6 @@ pub struct PublishContext {
     pub give_up_at: watch::Receiver<Option<std::time::Instant>>,
 }
 
-/// The tokio runtime the publish loop and the Pub/Sub client run on: one thread, the caller's.
-/// Stdin has its own thread, so one is enough for Pub/Sub, and with the emulator or other
-/// work on the machine, worker threads cost more in switching than they overlap.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
 impl PublishContext {
     /// Sends segments to their recorded destinations, those without one to `fallback`, all
     /// through `redirect`. The fallback's client is made now, so a bad credentials file is
@@ -199,10 +190,8 @@ pub async fn run(
         let latest = live.load();
         if latest.generation != current.generation {
             builder = MessageBuilder::new(&latest.config);
-            ctx.routes.reconfigure(
-                Destination::from_config(&latest.config),
-                latest.credentials.clone(),
-            );
+            ctx.routes
+                .reconfigure(latest.config.destination(), latest.credentials.clone());
             if latest.config.report.interval != current.config.report.interval {
                 reporter = Reporter::new(latest.config.report.interval);
             }
