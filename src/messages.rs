@@ -108,6 +108,11 @@ impl<K: Eq + Hash> PerKind<K> {
         }
     }
 
+    /// When `kind` may be said again; `None`: at any time.
+    pub fn allowed_from(&self, kind: &K) -> Option<Instant> {
+        self.last.get(kind).map(|at| *at + self.period)
+    }
+
     /// True when `kind` was not said within the period before `now`; it then counts as
     /// said at `now`.
     pub fn allow(&mut self, kind: K, now: Instant) -> bool {
@@ -169,6 +174,13 @@ impl Budget {
         })
     }
 
+    /// When the line about what this period held back is due; `None` if nothing was.
+    pub fn held_until(&self) -> Option<Instant> {
+        self.window_start
+            .filter(|_| self.held_back > 0)
+            .map(|start| start + self.period)
+    }
+
     /// True when one more line fits in this period; false counts it as held back.
     pub fn take(&mut self) -> bool {
         if self.shown < self.lines {
@@ -197,7 +209,12 @@ mod tests {
     fn each_kind_is_allowed_once_per_period() {
         let mut limit = PerKind::new(Duration::from_secs(30));
         let start = Instant::now();
+        assert_eq!(limit.allowed_from(&"topic"), None);
         assert!(limit.allow("topic", start));
+        assert_eq!(
+            limit.allowed_from(&"topic"),
+            Some(start + Duration::from_secs(30))
+        );
         assert!(!limit.allow("topic", start + Duration::from_secs(29)));
         assert!(limit.allow("permission", start));
         assert!(limit.allow("topic", start + Duration::from_secs(30)));
@@ -210,6 +227,7 @@ mod tests {
         assert_eq!(budget.roll(start, false), None);
         assert!(budget.take() && budget.take());
         assert!(!budget.take() && !budget.take());
+        assert_eq!(budget.held_until(), Some(start + Duration::from_secs(30)));
         assert_eq!(budget.roll(start + Duration::from_secs(1), false), None);
         assert_eq!(
             budget

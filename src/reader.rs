@@ -33,6 +33,7 @@ pub struct Chunk<'a> {
     buf: &'a [u8],
     spans: &'a [Span],
     unfinished: &'a [u8],
+    emptied: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +57,12 @@ impl<'a> Chunk<'a> {
     /// caller that must not lose read bytes keeps it somewhere safe until the next chunk.
     pub fn unfinished(&self) -> &'a [u8] {
         self.unfinished
+    }
+
+    /// The read took all there was and left room to spare (a pipe it emptied): the next
+    /// read would wait for the writer.
+    pub fn emptied(&self) -> bool {
+        self.emptied
     }
 }
 
@@ -114,6 +121,7 @@ impl<R: Read> LineReader<R> {
             return Ok(None);
         }
         self.compact();
+        let room = self.buf.len() - self.end;
         let n = loop {
             match self.src.read(&mut self.buf[self.end..]) {
                 Ok(n) => break n,
@@ -129,6 +137,7 @@ impl<R: Read> LineReader<R> {
             buf: &self.buf,
             spans: &self.spans,
             unfinished: &self.buf[self.start..self.end],
+            emptied: n > 0 && n < room,
         }))
     }
 

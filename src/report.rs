@@ -164,6 +164,21 @@ impl Notices {
         self.print_lines(spool, config, false);
     }
 
+    /// When lines held back are due (the next period of their budget), if there are:
+    /// `dropped_records` is the spool's count so far. Nothing else needs a timer: the
+    /// spool wakes the publisher at each event ([`SpoolReader::news`]).
+    pub fn due(&self, dropped_records: u64) -> Option<std::time::Instant> {
+        let drops = (dropped_records > self.dropped_reported).then(|| {
+            self.drop_lines
+                .allowed_from(&())
+                .unwrap_or_else(std::time::Instant::now)
+        });
+        match (self.events.held_until(), drops) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Says what the spool reported since the last call and what was held back: the last
     /// words before the program exits.
     pub fn finish(&mut self, spool: &mut SpoolReader, config: &Config) {

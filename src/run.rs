@@ -50,8 +50,10 @@ const UNCONFIGURED_DRAIN: Duration = Duration::from_secs(30);
 /// How often the trouble of a logger without a usable configuration is said again.
 const UNCONFIGURED_REPEAT: Duration = Duration::from_secs(60);
 
-/// Size asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while we write.
-const PIPE_SIZE: libc::c_int = 1 << 20;
+/// Sizes asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while the reader
+/// writes or waits `read_coalesce`: 4 MiB where allowed (root: httpd starts its piped
+/// loggers as root), else 1 MiB (`/proc/sys/fs/pipe-max-size` by default).
+const PIPE_SIZES: [libc::c_int; 2] = [4 << 20, 1 << 20];
 
 /// Why the logger could not run.
 #[derive(Debug, Error)]
@@ -159,7 +161,7 @@ pub fn run(
 /// stop (then at the first point where no line is half read). A failing spool costs the
 /// lines of that read (counted and reported), never the reading itself. After each read it
 /// looks at the configuration in force: a new one (a reload) starts a new segment for the
-/// lines of that read on.
+/// lines of that read on. After a read that emptied the pipe it waits `read_coalesce`.
 fn read_into_spool(
     input: impl Read,
     live: Option<&Live>,
@@ -177,6 +179,8 @@ fn read_into_spool(
     let stop_asked = || handover.is_some_and(Handover::asked);
     // Whether the last read ended inside a line.
     let mut mid_line = false;
+    // How long to wait after a read that emptied the pipe (none without a configuration).
+    let mut coalesce = Duration::ZERO;
     loop {
         let chunk = match reader.next_chunk() {
             Ok(Some(chunk)) => chunk,
@@ -193,14 +197,16 @@ fn read_into_spool(
             }
         };
         let received_at_us = clock::now_us();
-        if let Some(current) = live.map(Live::load)
-            && current.generation != generation
-        {
-            generation = current.generation;
-            if let Err(e) = writer.switch(current.config.stream_context()) {
-                messages::error(format_args!(
-                    "reload: cannot start a spool segment for the new configuration: {e}"
-                ));
+        let emptied = chunk.emptied();
+        if let Some(current) = live.map(Live::load) {
+            coalesce = current.config.input.read_coalesce;
+            if current.generation != generation {
+                generation = current.generation;
+                if let Err(e) = writer.switch(current.config.stream_context()) {
+                    messages::error(format_args!(
+                        "reload: cannot start a spool segment for the new configuration: {e}"
+                    ));
+                }
             }
         }
         let lines: Vec<LineIn<'_>> = chunk
@@ -239,6 +245,11 @@ fn read_into_spool(
             .store(read.truncated_lines, Ordering::Relaxed);
         if !mid_line && stop_asked() {
             break;
+        }
+        if emptied && !coalesce.is_zero() {
+            // Lines written meanwhile wait in the pipe (which holds far more than this
+            // moment's worth), and the next read takes them all at once.
+            thread::sleep(coalesce);
         }
     }
     writer.close()
@@ -450,11 +461,15 @@ impl InputEnd {
 }
 
 /// Asks for a bigger stdin pipe (as root, past `/proc/sys/fs/pipe-max-size`, so before
-/// privileges are dropped); not a pipe, or not allowed: nothing changes.
+/// privileges are dropped): the first of [`PIPE_SIZES`] allowed. Not a pipe, or not
+/// allowed: nothing changes.
 pub fn enlarge_stdin_pipe() {
-    // SAFETY: fcntl on fd 0 with F_SETPIPE_SZ only changes the pipe's capacity; on anything
-    // that is not a pipe it fails with EBADF/EINVAL, which is ignored.
-    unsafe {
-        libc::fcntl(0, libc::F_SETPIPE_SZ, PIPE_SIZE);
+    for size in PIPE_SIZES {
+        // SAFETY: fcntl on fd 0 with F_SETPIPE_SZ only changes the pipe's capacity; on
+        // anything that is not a pipe it fails with EBADF/EINVAL, and past what is allowed
+        // with EPERM: then the next size is tried, and the last failure ignored.
+        if unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, size) } >= 0 {
+            return;
+        }
     }
 }

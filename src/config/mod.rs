@@ -64,6 +64,8 @@ pub struct Input {
     /// The `host` field of every record.
     pub host: String,
     pub max_line_bytes: usize,
+    /// After a read that emptied the pipe, how long to wait before the next one.
+    pub read_coalesce: Duration,
 }
 
 /// Where records go, and how they are batched.

@@ -29,6 +29,9 @@ pub struct Settings {
     #[arg(long, global = true, value_name = "SIZE", help = table::help("max_line_bytes"))]
     pub max_line_bytes: Option<Size>,
 
+    #[arg(long, global = true, value_name = "DURATION", help = table::help("read_coalesce"))]
+    pub read_coalesce: Option<Dur>,
+
     #[arg(long, global = true, value_name = "ID", help = table::help("project"))]
     pub project: Option<String>,
 

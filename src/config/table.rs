@@ -45,6 +45,12 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "Longer lines are cut to this size and marked `truncated` (e.g. 65536, 64KiB, 1MiB)",
     },
     Setting {
+        key: "read_coalesce",
+        default: Default::Value("10ms"),
+        help: "After a read from stdin that emptied the pipe, wait this long before reading \
+               again, so one read takes many lines (0 to 50ms; 0 reads at once)",
+    },
+    Setting {
         key: "project",
         default: Default::None,
         help: "Google Cloud project of the topic",
@@ -105,8 +111,8 @@ pub(crate) const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "batch_max_delay",
-        default: Default::Value("50ms"),
-        help: "Longest wait before a partly filled request is sent",
+        default: Default::Value("250ms"),
+        help: "Longest a line waits for its batch to fill; then the batch is sent partly filled",
     },
     Setting {
         key: "max_in_flight",

@@ -10,6 +10,8 @@ use crate::logformat::LogFormat;
 use crate::record;
 use crate::spool::{FsyncPolicy, FullPolicy, SpoolOptions};
 
+/// Longest accepted `read_coalesce`.
+const READ_COALESCE_MAX: Duration = Duration::from_millis(50);
 /// Smallest and largest accepted `max_line_bytes`.
 const LINE_BYTES_RANGE: (u64, u64) = (256, 1 << 20);
 /// Smallest and largest accepted `batch_max_bytes`: Pub/Sub takes 10 MB per request, and the
@@ -172,6 +174,17 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
             ),
         ));
     }
+    let read_coalesce = duration(at, "read_coalesce", s.read_coalesce)?;
+    if read_coalesce > READ_COALESCE_MAX {
+        return Err(at.invalid(
+            "read_coalesce",
+            format!(
+                "{} is too long (at most {}: while it waits, Apache's lines wait in the pipe)",
+                humantime::format_duration(read_coalesce),
+                humantime::format_duration(READ_COALESCE_MAX)
+            ),
+        ));
+    }
     let privileges = check_privileges(s.user, s.group).map_err(|(key, m)| at.invalid(key, m))?;
 
     Ok(Areas {
@@ -179,6 +192,7 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
             format,
             host,
             max_line_bytes: max_line_bytes as usize,
+            read_coalesce,
         },
         publish: Publish {
             project: s.project,

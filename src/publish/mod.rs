@@ -70,8 +70,6 @@ const RESEND_INITIAL: Duration = Duration::from_secs(1);
 const RESEND_MAX: Duration = Duration::from_secs(10);
 /// Line bytes per spool batch at most (the JSON is about twice that).
 const BATCH_LINE_BYTES: usize = 4 << 20;
-/// How often the spool's events (damage, adoption, drops) are looked at and printed.
-const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How the publish loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +178,7 @@ pub async fn run(
     let mut source_done = false;
     let mut give_up_at: Option<Instant> = None;
     let mut notices = Notices::default();
-    let mut notice_tick = tokio::time::interval(NOTICE_INTERVAL);
+    let news = spool.news();
     let started = Instant::now();
     let far_future = started + Duration::from_secs(86400 * 365);
 
@@ -209,6 +207,7 @@ pub async fn run(
         let can_take =
             !source_done && in_flight_records + batch_records <= config.publish.max_in_flight;
         let next_resend = resends.peek().map(|Reverse((at, _))| *at);
+        let notices_due = notices.due(spool.dropped_records()).map(Instant::from_std);
         tokio::select! {
             Some(sent) = sending.next(), if !sending.is_empty() => {
                 let Some(entry) = in_flight.get_mut(&sent.key) else { continue };
@@ -291,7 +290,7 @@ pub async fn run(
                 sending.push(send(&client, key, false, messages));
                 entry.sending += 1;
             }
-            next = spool.next_batch(batch_records, BATCH_LINE_BYTES), if can_take => {
+            next = spool.next_due_batch(batch_records, BATCH_LINE_BYTES, config.publish.batch_max_delay), if can_take => {
                 let Some(batch) = next? else {
                     source_done = true;
                     continue;
@@ -346,7 +345,10 @@ pub async fn run(
                 notices.finish(spool, config);
                 return Ok(Outcome::DeadlinePassed);
             }
-            _ = notice_tick.tick() => notices.print(spool, config),
+            () = news.notified() => notices.print(spool, config),
+            () = sleep_until(notices_due.unwrap_or(far_future)), if notices_due.is_some() => {
+                notices.print(spool, config);
+            }
             _ = reporter.tick() => {
                 let transient = ctx.transient.since(reporter.last_report().into_std());
                 let (level, line) = reporter.report(&ctx.stats, &spool.stats(), transient);
@@ -418,7 +420,11 @@ fn send(
         .into_iter()
         .map(|(index, message)| (index, client.publish(message)))
         .collect();
+    // The batch is complete (the spool handed it out full, or due): send it now rather
+    // than after the client's own delay.
+    let client = client.clone();
     Box::pin(async move {
+        client.flush().await;
         let sent = futures.len();
         let mut failed = Vec::new();
         for (index, future) in futures {

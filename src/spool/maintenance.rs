@@ -1,4 +1,5 @@
-//! The background thread of an open spool: fdatasyncs dirty segments (`FsyncPolicy::Interval`),
+//! The background thread of an open spool: fdatasyncs dirty segments (`FsyncPolicy::Interval`:
+//! one interval after the first write since the last sync, never while nothing is written),
 //! rescans the directory for orphans and other processes' sizes, retires finished segments
 //! and removes the files of retired ones (at once when the writer wakes it: the full policy
 //! dropped a segment). It stops when the writer and the reader are both gone.
@@ -24,32 +25,36 @@ pub(crate) fn spawn(shared: &Arc<Shared>, wake: mpsc::Receiver<()>) -> io::Resul
         FsyncPolicy::Interval(d) => Some(d),
         FsyncPolicy::Always | FsyncPolicy::Never => None,
     };
-    let tick = sync_every.map_or(RESCAN_INTERVAL, |d| d.min(RESCAN_INTERVAL));
     let weak = Arc::downgrade(shared);
     thread::Builder::new()
         .name("spool-maintenance".into())
-        .spawn(move || run(&weak, &wake, tick, sync_every))
+        .spawn(move || run(&weak, &wake, sync_every))
         .map(drop)
 }
 
-fn run(weak: &Weak<Shared>, wake: &mpsc::Receiver<()>, tick: Duration, sync: Option<Duration>) {
-    let mut last_sync = Instant::now();
+/// Sleeps until the next rescan, or the next sync while something is unsynced, or a wake
+/// from the writer (retired segments to remove, the first write since the last sync).
+fn run(weak: &Weak<Shared>, wake: &mpsc::Receiver<()>, sync: Option<Duration>) {
     let mut last_scan = Instant::now();
-    let mut last_tick = Instant::now();
+    let mut sync_due: Option<Instant> = None;
     loop {
-        let woken = match wake.recv_timeout(tick.saturating_sub(last_tick.elapsed())) {
-            Ok(()) => true,
-            Err(mpsc::RecvTimeoutError::Timeout) => false,
+        let next = sync_due.map_or(last_scan + RESCAN_INTERVAL, |due| {
+            due.min(last_scan + RESCAN_INTERVAL)
+        });
+        match wake.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        };
+        }
         let Some(shared) = weak.upgrade() else { return };
         shared.remove_retired();
-        if woken && last_tick.elapsed() < tick {
-            continue;
+        if let Some(every) = sync
+            && sync_due.is_none()
+            && shared.unsynced()
+        {
+            sync_due = Some(Instant::now() + every);
         }
-        last_tick = Instant::now();
-        if sync.is_some_and(|d| last_sync.elapsed() >= d) {
-            last_sync = Instant::now();
+        if sync_due.is_some_and(|due| Instant::now() >= due) {
+            sync_due = None;
             sync_dirty(&shared);
         }
         if last_scan.elapsed() >= RESCAN_INTERVAL {
@@ -60,9 +65,9 @@ fn run(weak: &Weak<Shared>, wake: &mpsc::Receiver<()>, tick: Duration, sync: Opt
                     what: format!("cannot scan {}: {e}", shared.dir.display()),
                 });
             }
+            shared.lock().retire_finished(&shared);
+            shared.remove_retired();
         }
-        shared.lock().retire_finished(&shared);
-        shared.remove_retired();
     }
 }
 

@@ -2,6 +2,7 @@
 //! in bounded chunks; takes acknowledgements and retires segments once done.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::SegmentInfo;
 use super::SpoolError;
@@ -9,6 +10,7 @@ use super::ack::{AckCursor, AckFile};
 use super::segment::{self, Limits, Run, SpooledRecord, is_torn_tail};
 use super::state::{Pick, Segment, Shared};
 use super::stats::{SpoolEvent, SpoolStats};
+use crate::clock;
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -55,6 +57,8 @@ pub struct AckTicket {
 #[derive(Debug)]
 pub struct SpoolReader {
     shared: Arc<Shared>,
+    /// The batch being held for more records (segment id, its first byte) and until when.
+    holding: Option<(u64, u64, tokio::time::Instant)>,
 }
 
 /// Reads a spool's counters from another task or thread (the metrics), while its
@@ -73,13 +77,19 @@ impl SpoolProbe {
 enum Step {
     Batch(Batch),
     Again,
+    /// Nothing to hand out: wait for the writer.
     Wait,
+    /// A batch is filling in the writer's segment: wait for it to fill, or until then.
+    Hold(tokio::time::Instant),
     Done,
 }
 
 impl SpoolReader {
     pub(crate) fn new(shared: Arc<Shared>) -> SpoolReader {
-        SpoolReader { shared }
+        SpoolReader {
+            shared,
+            holding: None,
+        }
     }
 
     /// Waits until records are available, then returns at most `max_records` records and
@@ -94,18 +104,52 @@ impl SpoolReader {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Option<Batch>, SpoolError> {
+        self.next(max_records, max_bytes, None).await
+    }
+
+    /// [`next_batch`](Self::next_batch), but records the writer is still adding to are
+    /// handed out only as a full batch (`max_records` records or `max_bytes`), or once the
+    /// oldest of them was read `max_delay` ago. The writer wakes this only then, so a
+    /// line-at-a-time input costs a wake-up per batch, not per line. Records of sealed and
+    /// adopted segments (a backlog) go at once.
+    pub async fn next_due_batch(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+        max_delay: Duration,
+    ) -> Result<Option<Batch>, SpoolError> {
+        self.next(max_records, max_bytes, Some(max_delay)).await
+    }
+
+    async fn next(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+        max_delay: Option<Duration>,
+    ) -> Result<Option<Batch>, SpoolError> {
         let limits = Limits {
             max_records: max_records.max(1),
             max_bytes,
         };
         loop {
-            match self.step(limits) {
+            match self.step(limits, max_delay) {
                 Step::Batch(batch) => return Ok(Some(batch)),
                 Step::Done => return Ok(None),
                 Step::Again => tokio::task::yield_now().await,
                 Step::Wait => self.shared.notify.notified().await,
+                Step::Hold(until) => {
+                    tokio::select! {
+                        () = self.shared.notify.notified() => {}
+                        () = tokio::time::sleep_until(until) => {}
+                    }
+                }
             }
         }
+    }
+
+    /// Notified at each of the spool's events (see [`take_events`](Self::take_events)).
+    pub fn news(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.shared.news)
     }
 
     /// Pub/Sub acknowledged every record of the batch. Records before the oldest batch
@@ -151,6 +195,11 @@ impl SpoolReader {
         self.shared.stats()
     }
 
+    /// [`SpoolStats::dropped_records`], without the rest of the counters.
+    pub fn dropped_records(&self) -> u64 {
+        self.shared.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A handle that reads [`SpoolReader::stats`] while the reader is busy elsewhere.
     pub fn probe(&self) -> SpoolProbe {
         SpoolProbe {
@@ -164,7 +213,7 @@ impl SpoolReader {
         self.shared.lock().tally.take_events()
     }
 
-    fn step(&mut self, limits: Limits) -> Step {
+    fn step(&mut self, limits: Limits, max_delay: Option<Duration>) -> Step {
         let pick = {
             let mut st = self.shared.lock();
             st.retire_finished(&self.shared);
@@ -173,19 +222,72 @@ impl SpoolReader {
         self.shared.remove_retired();
         let (seg, pos, end) = match pick {
             Pick::Read { seg, pos, end } => (seg, pos, end),
-            Pick::Wait => return Step::Wait,
+            Pick::Wait => {
+                self.shared.wake_reader_at(0, 0);
+                return match self.shared.lock().pick() {
+                    Pick::Wait => Step::Wait,
+                    Pick::Read { .. } | Pick::Done => Step::Again,
+                };
+            }
             Pick::Done => return Step::Done,
         };
         match segment::read_run(&seg.file, pos, end, limits, READ_CHUNK) {
-            Ok(run) if !run.records.is_empty() => self
-                .hand_out(&seg, pos, run)
-                .map_or(Step::Again, Step::Batch),
+            Ok(run) if !run.records.is_empty() => {
+                if let Some(step) = max_delay.and_then(|d| self.hold(&seg, pos, end, &run, limits, d))
+                {
+                    return step;
+                }
+                self.hand_out(&seg, pos, run)
+                    .map_or(Step::Again, Step::Batch)
+            }
             Ok(_) => match segment::resync(&seg.file, pos, end) {
                 Ok(next) => self.skip(&seg, pos, next, None),
                 Err(e) => self.skip(&seg, pos, end, Some(e.to_string())),
             },
             Err(e) => self.skip(&seg, pos, end, Some(e.to_string())),
         }
+    }
+
+    /// Whether `run`, all the writer's segment holds from `pos` to `end`, is to wait for
+    /// more: it is not a full batch and its oldest record was read less than `max_delay`
+    /// ago. Then asks the writer to wake the reader when the batch is full, and says to
+    /// hold until the delay is over (or to look again, if the batch filled meanwhile).
+    /// The moment is worked out once per batch, from the record's age then (at most
+    /// `max_delay`), so a wall clock set back holds nothing longer.
+    fn hold(
+        &mut self,
+        seg: &Segment,
+        pos: u64,
+        end: u64,
+        run: &Run,
+        limits: Limits,
+        max_delay: Duration,
+    ) -> Option<Step> {
+        if seg.sealed() || run.end < end || run.records.len() >= limits.max_records {
+            return None;
+        }
+        let first = run.records.first()?;
+        let now = tokio::time::Instant::now();
+        let until = match self.holding {
+            Some((id, at, until)) if id == seg.id && at == pos => until,
+            _ => {
+                let waited = clock::now_us().saturating_sub(first.received_at_us);
+                let waited = Duration::from_micros(u64::try_from(waited).unwrap_or(0));
+                let until = now + max_delay.saturating_sub(waited);
+                self.holding = Some((seg.id, pos, until));
+                until
+            }
+        };
+        if now >= until {
+            return None;
+        }
+        let full_seq = first.seq + limits.max_records as u64;
+        let full_byte = pos.saturating_add(limits.max_bytes as u64);
+        self.shared.wake_reader_at(full_seq, full_byte);
+        if seg.sealed() || seg.end_seq() >= full_seq || seg.written() >= full_byte {
+            return Some(Step::Again);
+        }
+        Some(Step::Hold(until))
     }
 
     /// Registers a run read at `pos` as a batch, unless the segment was dropped meanwhile.

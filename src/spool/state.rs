@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 
 use tokio::sync::Notify;
@@ -138,7 +138,7 @@ pub(crate) struct Retired {
 }
 
 /// Everything behind the state lock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct State {
     /// Held segments in name (= age) order.
     entries: Vec<Entry>,
@@ -276,8 +276,15 @@ pub(crate) struct Shared {
     pub dir: PathBuf,
     pub opts: SpoolOptions,
     state: Mutex<State>,
-    /// Wakes the reader: records appended, segment adopted, writer closed.
+    /// Wakes the reader: records worth a batch appended ([`Shared::appended`]), a segment
+    /// sealed or adopted, the writer closed.
     pub notify: Notify,
+    /// Where the reader wants to be woken in the writer's segment: once it ends at this
+    /// seq or this byte offset ([`Shared::wake_reader_at`]). `u64::MAX`: not waiting.
+    wake_at_seq: AtomicU64,
+    wake_at_byte: AtomicU64,
+    /// Wakes whoever says the spool's events ([`Tally::event`]).
+    pub news: Arc<Notify>,
     /// Bytes of the segments this process holds.
     pub held_bytes: AtomicU64,
     /// Bytes of other processes' segments as of the last scan.
@@ -300,11 +307,20 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(opts: SpoolOptions, adopt: Adopt, wake: Option<mpsc::Sender<()>>) -> Shared {
+        let news = Arc::new(Notify::new());
         Shared {
             dir: opts.dir.clone(),
             opts,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                entries: Vec::new(),
+                retired: Vec::new(),
+                writer_closed: false,
+                tally: Tally::new(Arc::clone(&news)),
+            }),
             notify: Notify::new(),
+            wake_at_seq: AtomicU64::new(0),
+            wake_at_byte: AtomicU64::new(0),
+            news,
             held_bytes: AtomicU64::new(0),
             others_bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -342,7 +358,42 @@ impl Shared {
         self.held_bytes.load(Ordering::Relaxed) + self.others_bytes.load(Ordering::Relaxed)
     }
 
-    /// Asks the background thread to remove retired segments now.
+    /// The writer's segment now ends at seq `end_seq`, byte `written`: wakes the reader if
+    /// it asked to be woken there. So the reader is woken once per batch, not per line.
+    pub(crate) fn appended(&self, end_seq: u64, written: u64) {
+        // Pairs with the fence in `wake_reader_at`: either the reader sees the records
+        // just published, or this sees where it wants to be woken.
+        fence(Ordering::SeqCst);
+        if end_seq >= self.wake_at_seq.load(Ordering::SeqCst)
+            || written >= self.wake_at_byte.load(Ordering::SeqCst)
+        {
+            self.wake_at_seq.store(u64::MAX, Ordering::SeqCst);
+            self.wake_at_byte.store(u64::MAX, Ordering::SeqCst);
+            self.notify.notify_one();
+        }
+    }
+
+    /// The reader is about to wait: wake it once the writer's segment ends at or past seq
+    /// `end_seq` or byte `end_byte` (`0, 0`: at the next append). The reader must look at
+    /// the segment again after this, before it waits.
+    pub(crate) fn wake_reader_at(&self, end_seq: u64, end_byte: u64) {
+        self.wake_at_seq.store(end_seq, Ordering::SeqCst);
+        self.wake_at_byte.store(end_byte, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Something was written and not fdatasynced yet (a segment, or the directory).
+    pub(crate) fn unsynced(&self) -> bool {
+        self.dir_dirty.load(Ordering::Relaxed)
+            || self
+                .lock()
+                .segments()
+                .iter()
+                .any(|seg| seg.dirty.load(Ordering::Relaxed))
+    }
+
+    /// Wakes the background thread: retired segments to remove, or a first write since
+    /// the last sync.
     pub(crate) fn wake(&self) {
         if let Some(wake) = &self.wake {
             let _ = wake.send(());

@@ -4,6 +4,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 /// Events kept for [`crate::spool::SpoolReader::take_events`]; older ones are discarded.
 const MAX_EVENTS: usize = 1024;
@@ -138,20 +141,34 @@ impl fmt::Display for SpoolEvent {
 }
 
 /// The counters and events a spool keeps under its state lock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tally {
     pub damaged_files: u64,
     pub torn_tails: u64,
     pub skipped_bytes: u64,
     events: VecDeque<SpoolEvent>,
+    /// Woken at each event, so they are said as they happen.
+    news: Arc<Notify>,
 }
 
 impl Tally {
+    /// A tally that wakes `news` at each event.
+    pub(crate) fn new(news: Arc<Notify>) -> Tally {
+        Tally {
+            damaged_files: 0,
+            torn_tails: 0,
+            skipped_bytes: 0,
+            events: VecDeque::new(),
+            news,
+        }
+    }
+
     pub(crate) fn event(&mut self, event: SpoolEvent) {
         if self.events.len() == MAX_EVENTS {
             self.events.pop_front();
         }
         self.events.push_back(event);
+        self.news.notify_one();
     }
 
     pub(crate) fn take_events(&mut self) -> Vec<SpoolEvent> {

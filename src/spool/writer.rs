@@ -101,7 +101,8 @@ impl SpoolWriter {
         })
     }
 
-    /// Spools `lines` with one write and wakes the reader. When the spool is full, the full
+    /// Spools `lines` with one write; wakes the reader if that makes the batch it waits
+    /// for ([`Shared::appended`]). When the spool is full, the full
     /// policy applies (lines refused or oldest segments deleted, counted in
     /// `SpoolStats::dropped_records`) and this still returns `Ok`. An error says whether
     /// the lines were written nonetheless ([`AppendError::written`]).
@@ -176,14 +177,18 @@ impl SpoolWriter {
             .held_bytes
             .fetch_add(records_len, Ordering::Relaxed);
         if records_len > 0 {
-            self.shared.notify.notify_one();
+            self.shared.appended(seq, self.written);
         }
         let synced = match self.shared.opts.fsync {
             FsyncPolicy::Always => seg.file.sync_data().map_err(|e| {
                 AppendError::NotSynced(SpoolError::io(&seg.path, "cannot fdatasync", e))
             }),
             FsyncPolicy::Interval(_) => {
-                seg.dirty.store(true, Ordering::Relaxed);
+                // The first write since the last sync wakes the background thread, which
+                // syncs one interval later; nothing wakes it while nothing is written.
+                if !seg.dirty.swap(true, Ordering::Relaxed) {
+                    self.shared.wake();
+                }
                 Ok(())
             }
             FsyncPolicy::Never => Ok(()),
@@ -309,9 +314,12 @@ impl SpoolWriter {
                 }
             }
         };
-        self.shared
-            .dropped
-            .fetch_add((lines.len() - take) as u64, Ordering::Relaxed);
+        if take < lines.len() {
+            self.shared
+                .dropped
+                .fetch_add((lines.len() - take) as u64, Ordering::Relaxed);
+            self.shared.news.notify_one();
+        }
         Ok(take)
     }
 
@@ -391,6 +399,7 @@ fn new_segment(
     ));
     if matches!(shared.opts.fsync, FsyncPolicy::Interval(_)) {
         seg.dirty.store(true, Ordering::Relaxed);
+        shared.wake();
     }
     let acked = AckCursor {
         offset: start,

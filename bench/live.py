@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Live-traffic benchmark: lines written one per write(), as Apache's workers do.
+
+Usage (bench/live.sh runs it with the emulator up):
+    bench/live.py --binary PATH --emulator HOST:PORT --topic T --sub S [--seconds N] [--runs R]
+
+For each subject and each load it starts the subject with its stdin a fresh pipe, writes one
+line, waits for it to settle, then writes the load through a non-blocking write end (a
+write that would block counts as `EAGAIN`, then waits and retries), waits for the last
+batch to be sent, and reads the subject's own CPU time (every thread, from
+/proc/PID/task/*/schedstat), voluntary context switches (wake-ups), and memory (VmHWM, Pss,
+RssAnon) before closing the pipe. Subjects:
+    cat        `cat > FILE`, the reference: it pays one wake-up per write
+    ours-down  accesslog-pubsub with Pub/Sub unreachable (spooling only)
+    ours       accesslog-pubsub publishing into the emulator
+Loads: 1,000, 10,000 and 30,000 lines/s for N seconds (paced: line i is due at i/rate), and
+bursts of 5,000 lines at once, one burst a second. Then `ours` idle for 30 s.
+For `ours`, every message is pulled from the subscription afterwards: the count must match
+and the latency is each line's write time to its Pub/Sub publish time.
+Prints one Markdown table per load and the ratios against the targets.
+"""
+
+import argparse
+import base64
+import datetime
+import errno
+import json
+import os
+import re
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from emulator_rest import Emulator  # noqa: E402
+
+BURST = 5000
+IDLE_SECONDS = 30
+SETTLE = 2.0
+SEQ = re.compile(rb"/live/(\d+)/")
+
+
+_stamp = [0, ""]
+
+
+def line(seq):
+    now = int(time.time())
+    if _stamp[0] != now:
+        _stamp[0] = now
+        _stamp[1] = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now))
+    return (
+        '203.0.113.%d - - [%s] "GET /live/%d/index.html?q=bench HTTP/1.1" 200 5120 '
+        '"https://www.example.com/start/page.html" "Mozilla/5.0 (X11; Linux x86_64) '
+        'AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"\n'
+        % (seq % 250, _stamp[1], seq)
+    ).encode()
+
+
+class Subject:
+    """A subject process reading a pipe; its counters are read from /proc."""
+
+    def __init__(self, argv, env, workdir):
+        read_end, self.fd = os.pipe()
+        self.stderr = open(os.path.join(workdir, "stderr"), "ab")
+        self.proc = subprocess.Popen(argv, stdin=read_end, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr, env=env, cwd=workdir)
+        os.close(read_end)
+        os.set_blocking(self.fd, False)
+        self.eagain = 0
+
+    def write(self, data):
+        while True:
+            try:
+                os.write(self.fd, data)
+                return
+            except BlockingIOError:
+                self.eagain += 1
+                select.select([], [self.fd], [])
+
+    def counters(self):
+        cpu_ns = switches = 0
+        task_dir = "/proc/%d/task" % self.proc.pid
+        for tid in os.listdir(task_dir):
+            try:
+                with open("%s/%s/schedstat" % (task_dir, tid)) as f:
+                    cpu_ns += int(f.read().split()[0])
+                with open("%s/%s/status" % (task_dir, tid)) as f:
+                    for row in f:
+                        if row.startswith("voluntary_ctxt_switches:"):
+                            switches += int(row.split()[1])
+            except FileNotFoundError:
+                pass
+        return cpu_ns, switches, time.monotonic()
+
+    def memory(self):
+        fields = {}
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for row in f:
+                key, _, value = row.partition(":")
+                if key in ("VmHWM", "RssAnon"):
+                    fields[key] = int(value.split()[0])
+        with open("/proc/%d/smaps_rollup" % self.proc.pid) as f:
+            for row in f:
+                if row.startswith("Pss:"):
+                    fields["Pss"] = int(row.split()[1])
+        return fields
+
+    def close(self):
+        os.close(self.fd)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+        return self.proc.returncode
+
+
+def paced(subject, rate, seconds, first_seq, sent_at):
+    """Writes rate*seconds lines, line i due at start + i/rate."""
+    count = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(count):
+        due = start + i / rate
+        ahead = due - time.monotonic()
+        if ahead > 0.0002:
+            time.sleep(ahead)
+        seq = first_seq + i
+        data = line(seq)
+        sent_at[seq] = time.time()
+        subject.write(data)
+    return count
+
+
+def bursts(subject, seconds, first_seq, sent_at):
+    """One burst of BURST lines a second, each line its own write()."""
+    total = 0
+    for b in range(max(1, int(seconds))):
+        next_burst = time.monotonic() + 1.0
+        for i in range(BURST):
+            seq = first_seq + total + i
+            data = line(seq)
+            sent_at[seq] = time.time()
+            subject.write(data)
+        total += BURST
+        if b + 1 < seconds:
+            time.sleep(max(0.0, next_burst - time.monotonic()))
+    return total
+
+
+def publish_times(emulator, sub, expected, timeout=120):
+    """seq -> publish time (s since the epoch) of every message on `sub`."""
+    got = {}
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        reply = emulator.call("POST", "subscriptions/%s:pull" % sub,
+                              {"maxMessages": 1000, "returnImmediately": True})
+        received = reply.get("receivedMessages", [])
+        if received:
+            quiet_since = time.monotonic()
+            for item in received:
+                message = item["message"]
+                m = SEQ.search(base64.b64decode(message.get("data", "")))
+                if m:
+                    got[int(m.group(1))] = parse_time(message["publishTime"])
+            emulator.call("POST", "subscriptions/%s:acknowledge" % sub,
+                          {"ackIds": [item["ackId"] for item in received]})
+        elif len(got) >= expected or time.monotonic() - quiet_since > 3:
+            break
+        else:
+            time.sleep(0.05)
+    return got
+
+
+def parse_time(text):
+    # 2026-12-04T01:02:03.456789Z; fractions of any length.
+    main, _, frac = text.rstrip("Z").partition(".")
+    t = datetime.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def run_one(args, name, load, workdir):
+    env = dict(os.environ)
+    spool = os.path.join(workdir, "spool")
+    if name == "cat":
+        argv = ["sh", "-c", "exec cat > %s" % os.path.join(workdir, "out.log")]
+    else:
+        endpoint = "http://%s" % args.emulator if name == "ours" else "http://127.0.0.1:9"
+        argv = [args.binary, "--project", "test", "--topic", args.topic, "--spool-dir", spool,
+                "--endpoint", endpoint, "--shutdown-timeout", "1s"] + args.extra
+    subject = Subject(argv, env, workdir)
+    sent_at = {}
+    seq0 = args.next_seq
+    subject.write(line(seq0))
+    sent_at[seq0] = time.time()
+    time.sleep(SETTLE)
+    before = subject.counters()
+    if load == "bursts":
+        count = bursts(subject, args.seconds, seq0 + 1, sent_at)
+    else:
+        count = paced(subject, load, args.seconds, seq0 + 1, sent_at)
+    # The last lines are sent within batch_max_delay; wait that and more.
+    time.sleep(1.0)
+    after = subject.counters()
+    memory = subject.memory()
+    rc = subject.close()
+    args.next_seq = seq0 + count + 1
+    wall = after[2] - before[2]
+    row = {
+        "subject": name,
+        "lines": count,
+        "cpu_us_per_line": (after[0] - before[0]) / 1000 / count,
+        "wakeups_per_s": (after[1] - before[1]) / wall,
+        "wakeups_per_line": (after[1] - before[1]) / count,
+        "hwm_mb": memory.get("VmHWM", 0) / 1024,
+        "pss_mb": memory.get("Pss", 0) / 1024,
+        "anon_mb": memory.get("RssAnon", 0) / 1024,
+        "eagain": subject.eagain,
+        "exit": rc,
+    }
+    if name == "ours":
+        times = publish_times(args.emu, args.sub, count + 1)
+        delays = sorted((times[s] - sent_at[s]) * 1000 for s in sent_at if s in times)
+        row["delivered"] = "%d/%d" % (len([s for s in sent_at if s in times]), count + 1)
+        if delays:
+            row["p50"] = delays[len(delays) // 2]
+            row["p99"] = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+            row["max"] = delays[-1]
+    return row
+
+
+def idle(args, workdir):
+    argv = [args.binary, "--project", "test", "--topic", args.topic, "--spool-dir",
+            os.path.join(workdir, "spool"), "--endpoint", "http://%s" % args.emulator] + args.extra
+    subject = Subject(argv, dict(os.environ), workdir)
+    subject.write(line(args.next_seq))
+    args.next_seq += 1
+    time.sleep(SETTLE + 1)
+    before = subject.counters()
+    time.sleep(IDLE_SECONDS)
+    after = subject.counters()
+    subject.close()
+    publish_times(args.emu, args.sub, 1, timeout=10)
+    wall = after[2] - before[2]
+    return (after[0] - before[0]) / 1e6 / wall, (after[1] - before[1]) / wall
+
+
+def median_rows(rows):
+    out = dict(rows[0])
+    for key, value in rows[0].items():
+        if isinstance(value, float):
+            out[key] = statistics.median(r[key] for r in rows)
+    out["eagain"] = max(r["eagain"] for r in rows)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--emulator", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--sub", required=True)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--loads", default="1000,10000,30000,bursts")
+    parser.add_argument("--subjects", default="cat,ours-down,ours")
+    parser.add_argument("--no-idle", action="store_true")
+    parser.add_argument("--batch-max-delay-ms", type=float, default=50)
+    parser.add_argument("--read-coalesce-ms", type=float, default=5)
+    parser.add_argument("extra", nargs="*", help="more flags for accesslog-pubsub (after --)")
+    args = parser.parse_args()
+    args.emu = Emulator(args.emulator)
+    args.next_seq = int(time.time() * 1000) % 1_000_000 * 1_000_000
+    publish_times(args.emu, args.sub, 0, timeout=5)
+
+    results = {}
+    for load in args.loads.split(","):
+        load = load if load == "bursts" else int(load)
+        for name in args.subjects.split(","):
+            rows = []
+            for _ in range(args.runs):
+                with tempfile.TemporaryDirectory() as workdir:
+                    rows.append(run_one(args, name, load, workdir))
+            results[(load, name)] = median_rows(rows)
+        print_table(load, [results[(load, n)] for n in args.subjects.split(",")])
+    idle_row = None
+    if not args.no_idle:
+        with tempfile.TemporaryDirectory() as workdir:
+            idle_row = idle(args, workdir)
+        print("idle (ours, %d s): %.3f ms CPU per second, %.2f wake-ups per second\n"
+              % (IDLE_SECONDS, idle_row[0], idle_row[1]))
+    print_targets(args, results, idle_row)
+    failed = [k for k, r in results.items() if r["subject"] == "ours" and
+              (r["exit"] != 0 or r["delivered"].split("/")[0] != r["delivered"].split("/")[1])]
+    if failed:
+        print("FAILED: %s (exit status or deliveries above)" % failed, file=sys.stderr)
+        sys.exit(1)
+
+
+def print_table(load, rows):
+    title = "bursts of %d lines" % BURST if load == "bursts" else "%d lines/s" % load
+    print("### %s\n" % title)
+    print("| subject | lines | CPU µs/line | wake-ups/s | wake-ups/line | peak RSS MB | PSS MB | "
+          "anon MB | EAGAIN | latency p50/p99/max ms | delivered |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for r in rows:
+        latency = ("%.0f / %.0f / %.0f" % (r["p50"], r["p99"], r["max"])) if "p50" in r else ""
+        print("| %s | %d | %.2f | %.0f | %.3f | %.1f | %.1f | %.1f | %d | %s | %s |" % (
+            r["subject"], r["lines"], r["cpu_us_per_line"], r["wakeups_per_s"],
+            r["wakeups_per_line"], r["hwm_mb"], r["pss_mb"], r["anon_mb"], r["eagain"],
+            latency, r.get("delivered", "")))
+    print()
+
+
+def print_targets(args, results, idle_row):
+    print("### targets (same run)\n")
+    p99_limit = args.batch_max_delay_ms + args.read_coalesce_ms + 50
+    for load in (1000, 10000, 30000, "bursts"):
+        cat = results.get((load, "cat"))
+        if not cat:
+            continue
+        for name, limit in (("ours", 1.0 if load in (1000, 10000) else None),
+                            ("ours-down", 0.5 if load in (1000, 10000) else None)):
+            r = results.get((load, name))
+            if not r:
+                continue
+            ratio = r["cpu_us_per_line"] / cat["cpu_us_per_line"]
+            verdict = "" if limit is None else (" (target <= %.1fx: %s)" % (
+                limit, "met" if ratio <= limit else "NOT met"))
+            print("- %s at %s: %.2fx cat's CPU per line%s" % (name, load, ratio, verdict))
+        ours = results.get((load, "ours"))
+        if ours and "p99" in ours:
+            print("- ours at %s: p99 latency %.0f ms (target <= %.0f ms: %s)" % (
+                load, ours["p99"], p99_limit, "met" if ours["p99"] <= p99_limit else "NOT met"))
+        for name in ("ours", "ours-down", "cat"):
+            r = results.get((load, name))
+            if r and r["eagain"]:
+                print("- %s at %s: the writer would have blocked %d times" % (name, load, r["eagain"]))
+    if idle_row:
+        cpu, wakes = idle_row
+        print("- idle: %.3f ms CPU/s (target < 0.2: %s), %.2f wake-ups/s (target < 2: %s)" % (
+            cpu, "met" if cpu < 0.2 else "NOT met", wakes, "met" if wakes < 2 else "NOT met"))
+    print()
+
+
+if __name__ == "__main__":
+    main()
