@@ -65,3 +65,37 @@ rss = statistics.median(r[3] for r in rows)
 print("%.3f %.3f %d" % (wall, cpu, rss))
 EOF
 }
+
+# start_emulator DIR: starts a private Pub/Sub emulator on a free port (data and log in DIR,
+# its own process group) and waits until it answers; sets EMULATOR_HOST (host:port) and
+# EMULATOR_PGID. Pair with `trap stop_emulator EXIT`.
+start_emulator() {
+    local dir=$1 port
+    mkdir -p "$dir/emulator-data"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    EMULATOR_HOST=127.0.0.1:$port
+    # Job control gives the background job its own process group, so it can be killed whole.
+    set -m
+    gcloud beta emulators pubsub start --host-port="$EMULATOR_HOST" --project=test \
+        --data-dir="$dir/emulator-data" >"$dir/emulator.log" 2>&1 &
+    EMULATOR_PGID=$!
+    set +m
+    if ! python3 bench/emulator_rest.py "$EMULATOR_HOST" wait-ready --timeout 90; then
+        echo "the emulator did not start on $EMULATOR_HOST; its log:" >&2
+        tail -n 30 "$dir/emulator.log" >&2
+        return 1
+    fi
+}
+
+# stop_emulator: stops the emulator start_emulator started (TERM, then KILL).
+stop_emulator() {
+    if [[ -n ${EMULATOR_PGID:-} ]]; then
+        kill -TERM -- "-$EMULATOR_PGID" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 -- "-$EMULATOR_PGID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL -- "-$EMULATOR_PGID" 2>/dev/null || true
+        EMULATOR_PGID=
+    fi
+}

@@ -249,6 +249,20 @@ def idle(args, workdir):
     return (after[0] - before[0]) / 1e6 / wall, (after[1] - before[1]) / wall
 
 
+def flag_ms(extra, flag, default):
+    """The duration given to `flag` among `extra` (e.g. 50ms, 1s), in ms."""
+    for i, arg in enumerate(extra):
+        value = extra[i + 1] if arg == flag and i + 1 < len(extra) else None
+        if arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+        if value is not None:
+            m = re.fullmatch(r"([0-9.]+)\s*(ms|s)", value)
+            if not m:
+                sys.exit("cannot read %s %s (write e.g. 50ms or 1s)" % (flag, value))
+            return float(m.group(1)) * (1000 if m.group(2) == "s" else 1)
+    return default
+
+
 def median_rows(rows):
     out = dict(rows[0])
     for key, value in rows[0].items():
@@ -269,10 +283,11 @@ def main():
     parser.add_argument("--loads", default="1000,10000,30000,bursts")
     parser.add_argument("--subjects", default="cat,ours-down,ours")
     parser.add_argument("--no-idle", action="store_true")
-    parser.add_argument("--batch-max-delay-ms", type=float, default=50)
-    parser.add_argument("--read-coalesce-ms", type=float, default=5)
     parser.add_argument("extra", nargs="*", help="more flags for accesslog-pubsub (after --)")
     args = parser.parse_args()
+    # The latency target is batch_max_delay + read_coalesce + 50 ms, as configured.
+    args.batch_max_delay_ms = flag_ms(args.extra, "--batch-max-delay", 250)
+    args.read_coalesce_ms = flag_ms(args.extra, "--read-coalesce", 5)
     args.emu = Emulator(args.emulator)
     args.next_seq = int(time.time() * 1000) % 1_000_000 * 1_000_000
     publish_times(args.emu, args.sub, 0, timeout=5)

@@ -2,8 +2,9 @@
 //!
 //! Threads:
 //! - the reader, a plain thread: read stdin, cut lines, append them to the spool, read
-//!   again. It waits on nothing but `read()` and the spool's `write()` into the page cache,
-//!   so Apache's pipe is drained at full speed whatever Pub/Sub does;
+//!   again. It waits on nothing but `read()`, the spool's `write()` into the page cache and,
+//!   after a read that emptied the pipe, `read_coalesce` (so under one-line writes one read
+//!   takes many lines), so Apache's pipe is drained at full speed whatever Pub/Sub does;
 //! - the main thread, which runs the publisher's single-threaded tokio runtime
 //!   ([`startup::runtime`]): the publish loop and the Pub/Sub client's own tasks;
 //! - the spool's background thread (fsync, rescans);

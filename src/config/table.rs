@@ -46,7 +46,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "read_coalesce",
-        default: Default::Value("10ms"),
+        default: Default::Value("5ms"),
         help: "After a read from stdin that emptied the pipe, wait this long before reading \
                again, so one read takes many lines (0 to 50ms; 0 reads at once)",
     },

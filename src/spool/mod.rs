@@ -130,6 +130,11 @@
 //!
 //! # What waits on what
 //!
+//! The reader is woken once per batch, not per append: it says where in the writer's
+//! segment a full batch will end, and holds a partial one until its oldest record is
+//! `max_delay` old ([`SpoolReader::next_due_batch`]); the writer wakes it only when an
+//! append reaches that point (a seal, an adoption or the end of input always wake it).
+//!
 //! The writer runs on the stdin thread and never waits for the reader's or the background
 //! thread's I/O: the state the three share is behind one lock that guards memory only and
 //! is held for a few field updates at a time. Acknowledgement sidecars are written by the

@@ -197,7 +197,9 @@ impl SpoolReader {
 
     /// [`SpoolStats::dropped_records`], without the rest of the counters.
     pub fn dropped_records(&self) -> u64 {
-        self.shared.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A handle that reads [`SpoolReader::stats`] while the reader is busy elsewhere.
@@ -233,7 +235,8 @@ impl SpoolReader {
         };
         match segment::read_run(&seg.file, pos, end, limits, READ_CHUNK) {
             Ok(run) if !run.records.is_empty() => {
-                if let Some(step) = max_delay.and_then(|d| self.hold(&seg, pos, end, &run, limits, d))
+                if let Some(step) =
+                    max_delay.and_then(|d| self.hold(&seg, pos, end, &run, limits, d))
                 {
                     return step;
                 }
