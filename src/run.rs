@@ -38,7 +38,7 @@ use crate::publish::{self, Outcome, PublishContext};
 use crate::reader::LineReader;
 use crate::shutdown::{Asked, Shutdown};
 use crate::spool::{
-    self, LineIn, SpoolError, SpoolOptions, SpoolWriter, StreamContext, StreamKind,
+    self, AppendError, LineIn, SpoolError, SpoolOptions, SpoolWriter, StreamContext, StreamKind,
 };
 use crate::startup::{self, Prepared};
 use crate::stats::Stats;
@@ -149,6 +149,14 @@ pub fn run(
         Ok::<_, RunError>(publish::run(&mut spool_reader, &live, ctx).await?)
     });
     outputs.finish();
+    let counters = outputs.counters();
+    let lost: u64 = counters.dropped_by_reason().iter().map(|(_, n)| n).sum();
+    if lost > 0 {
+        messages::warn(format_args!(
+            "{lost} lines were lost (see dropped_records); at exit {}",
+            counters.line()
+        ));
+    }
     let outcome = outcome?;
     Ok(match outcome {
         Outcome::AllPublished => Finish::Clean,
@@ -182,6 +190,9 @@ fn read_into_spool(
     let mut mid_line = false;
     // How long to wait after a read that emptied the pipe (none without a configuration).
     let mut coalesce = Duration::ZERO;
+    // The last append could not write the spool; lines held in memory since it began failing.
+    let mut unwritable = false;
+    let mut held = 0u64;
     loop {
         let chunk = match reader.next_chunk() {
             Ok(Some(chunk)) => chunk,
@@ -225,16 +236,29 @@ fn read_into_spool(
             truncated: false,
         };
         mid_line = !unfinished.bytes.is_empty();
-        if let Err(e) = writer.append_read(&lines, Some(unfinished)) {
-            if !e.written() {
-                Stats::add(&stats.spool_write_failures, count);
+        match writer.append_read(&lines, Some(unfinished)) {
+            Ok(()) if unwritable => {
+                unwritable = false;
+                messages::note(format_args!(
+                    "the spool can be written again: lines are spooled again ({held} were held \
+                     in memory meanwhile)"
+                ));
+                held = 0;
             }
-            if trouble.allow(e.written(), Instant::now()) {
-                let text = format_args!("{count} lines {e}");
-                if e.written() {
-                    messages::warn(text);
-                } else {
-                    messages::error(text);
+            Ok(()) => {}
+            Err(e) => {
+                Stats::add(&stats.spool_write_failures, e.lost());
+                if let AppendError::NotWritten { held: h, .. } = e {
+                    held += h;
+                    unwritable = true;
+                }
+                if trouble.allow(e.written(), Instant::now()) {
+                    let text = format_args!("{count} lines {e}");
+                    if e.written() {
+                        messages::warn(text);
+                    } else {
+                        messages::error(text);
+                    }
                 }
             }
         }
@@ -291,6 +315,11 @@ pub fn run_unconfigured(
     usable: &dyn Fn() -> Result<(), String>,
     shutdown: &mut Shutdown,
 ) -> Result<Unconfigured, RunError> {
+    // Nothing publishes here: lines the spool cannot take are lost, not held in memory.
+    let spool = SpoolOptions {
+        memory_max_bytes: 0,
+        ..spool
+    };
     let dir = spool.dir.clone();
     let opened = ownership::prepare_spool_dir(&dir, None, true)
         .map_err(|e| e.to_string())

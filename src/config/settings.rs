@@ -44,6 +44,9 @@ pub struct Settings {
     #[arg(long, global = true, value_name = "SIZE", help = table::help("spool_max_bytes"))]
     pub spool_max_bytes: Option<Size>,
 
+    #[arg(long, global = true, value_name = "SIZE", help = table::help("memory_max_bytes"))]
+    pub memory_max_bytes: Option<Size>,
+
     #[arg(long, global = true, value_name = "POLICY", help = table::help("spool_full_policy"))]
     pub spool_full_policy: Option<FullPolicySetting>,
 

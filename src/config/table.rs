@@ -71,6 +71,12 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "Spool size limit; past it `spool_full_policy` applies",
     },
     Setting {
+        key: "memory_max_bytes",
+        default: Default::Value("64MiB"),
+        help: "When the spool cannot be written (disk full or failing), lines are held in memory \
+               up to this size and sent from there; past it they are dropped (and counted)",
+    },
+    Setting {
         key: "spool_full_policy",
         default: Default::Value("drop_oldest"),
         help: "When the spool is full: drop_oldest (make room by deleting the oldest records) or \

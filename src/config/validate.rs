@@ -209,6 +209,7 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         },
         spool: SpoolOptions {
             max_bytes: spool_max_bytes,
+            memory_max_bytes: at.given("memory_max_bytes", s.memory_max_bytes)?.0,
             full_policy,
             fsync,
             ..SpoolOptions::new(spool_dir)

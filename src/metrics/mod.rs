@@ -15,7 +15,7 @@
 //! `truncated_lines`, `parse_errors`, `oversized_records`, `published_records`,
 //! `publish_retries`, `resent_records`, `publish_errors` (by `kind`),
 //! `dead_lettered_records`, `dropped_records` (by `reason`), `reloads`; gauges
-//! `spool_records`, `spool_bytes`, `oldest_unpublished_age_seconds`; the latency from read to
+//! `spool_records`, `memory_records`, `spool_bytes`, `oldest_unpublished_age_seconds`; the latency from read to
 //! acknowledgement `publish_latency_seconds` (a histogram; p50/p99 over the last
 //! `report_interval` in the line and the status file).
 
@@ -79,10 +79,11 @@ impl Metrics {
 
 impl Counters {
     /// Records dropped, by reason.
-    pub fn dropped_by_reason(&self) -> [(&'static str, u64); 2] {
+    pub fn dropped_by_reason(&self) -> [(&'static str, u64); 3] {
         [
             ("spool_full", self.spool.dropped_records),
             ("spool_write_failed", self.stats.spool_write_failures),
+            ("memory_at_exit", self.spool.memory_lost),
         ]
     }
 
@@ -124,8 +125,9 @@ impl Counters {
         push_parts(&mut line, dropped.into_iter());
         let _ = write!(
             line,
-            " spool_records={} spool_bytes={} oldest_unpublished_age_seconds={}",
+            " spool_records={} memory_records={} spool_bytes={} oldest_unpublished_age_seconds={}",
             self.spool.records,
+            self.spool.memory_records,
             self.spool.bytes,
             self.oldest_unpublished_age().as_secs()
         );
@@ -197,6 +199,11 @@ impl Outputs {
     }
 
     /// Writes the status file a last time, with `running` false.
+    /// The counters now.
+    pub fn counters(&self) -> Counters {
+        self.metrics.counters()
+    }
+
     pub fn finish(&self) {
         if let Some(file) = &self.status_file {
             file.write(&self.metrics.counters(), false);
@@ -237,7 +244,7 @@ mod tests {
             "counters: lines_read=120 blank_lines=0 truncated_lines=0 parse_errors=0 \
              oversized_records=0 published_records=100 publish_retries=0 resent_records=0 \
              publish_errors=0 dead_lettered_records=0 dropped_records=0 spool_records=0 \
-             spool_bytes=0 oldest_unpublished_age_seconds=0 reloads=0"
+             memory_records=0 spool_bytes=0 oldest_unpublished_age_seconds=0 reloads=0"
         );
         c.stats.publish_errors[Kind::TopicNotFound as usize] = 3;
         c.stats.spool_write_failures = 2;

@@ -5,7 +5,7 @@
 //! Every name starts `accesslog_pubsub_`; counters end `_total`. The counters of
 //! [`super`] are counters here, `publish_errors` with a `kind` label and `dropped_records`
 //! with a `reason` label (every kind and reason present, zero or not); `spool_records`,
-//! `spool_bytes`, `oldest_unpublished_age_seconds` and `start_time_seconds` are gauges;
+//! `memory_records`, `spool_bytes`, `oldest_unpublished_age_seconds` and `start_time_seconds` are gauges;
 //! `publish_latency_seconds` is a histogram (buckets from 1 ms to 1 h, see
 //! [`crate::stats::LATENCY_BOUNDS_US`]).
 //!
@@ -218,6 +218,12 @@ impl Collector for Collect {
             "spool_records",
             "Records in the spool not yet acknowledged",
             c.spool.records as f64,
+        )?;
+        gauge(
+            &mut e,
+            "memory_records",
+            "Records held in memory because the spool could not be written, not yet acknowledged",
+            c.spool.memory_records as f64,
         )?;
         gauge(
             &mut e,

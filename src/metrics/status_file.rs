@@ -59,6 +59,7 @@ struct Status {
     dead_lettered_records: u64,
     dropped_records: BTreeMap<&'static str, u64>,
     spool_records: u64,
+    memory_records: u64,
     spool_bytes: u64,
     oldest_unpublished_age_seconds: u64,
     publish_latency_p50_seconds: Option<f64>,
@@ -86,6 +87,7 @@ impl Status {
             dead_lettered_records: s.dead_lettered,
             dropped_records: c.dropped_by_reason().into_iter().collect(),
             spool_records: c.spool.records,
+            memory_records: c.spool.memory_records,
             spool_bytes: c.spool.bytes,
             oldest_unpublished_age_seconds: c.oldest_unpublished_age().as_secs(),
             publish_latency_p50_seconds: c.latency.map(|q| q.p50.as_secs_f64()),
@@ -209,10 +211,12 @@ mod tests {
         assert_eq!(status["spool_records"], 1);
         assert_eq!(status["dropped_records"]["spool_full"], 2);
         assert_eq!(status["dropped_records"]["spool_write_failed"], 0);
+        assert_eq!(status["dropped_records"]["memory_at_exit"], 0);
+        assert_eq!(status["memory_records"], 0);
         assert_eq!(status["publish_errors"]["topic_not_found"], 0);
         assert_eq!(status["oldest_unpublished_age_seconds"], 10);
         assert_eq!(status["publish_latency_p50_seconds"], Value::Null);
-        assert_eq!(status.as_object().map(|o| o.len()), Some(21));
+        assert_eq!(status.as_object().map(|o| o.len()), Some(22));
 
         counters.latency = Some(Quantiles {
             p50: Duration::from_millis(30),

@@ -342,6 +342,7 @@ pub async fn run(
                 for (_, entry) in in_flight.drain() {
                     spool.abandon(entry.batch);
                 }
+                spool.abandon_memory();
                 notices.finish(spool, config);
                 return Ok(Outcome::DeadlinePassed);
             }

@@ -130,6 +130,10 @@
 //!
 //! # What waits on what
 //!
+//! When a write fails (the disk is full or failing), the writer holds the lines in memory
+//! instead, up to `SpoolOptions::memory_max_bytes` (`memory`), and the reader hands them out
+//! before anything on disk; the next append tries the disk again.
+//!
 //! The reader is woken once per batch, not per append: it says where in the writer's
 //! segment a full batch will end, and holds a partial one until its oldest record is
 //! `max_delay` old ([`SpoolReader::next_due_batch`]); the writer wakes it only when an
@@ -207,6 +211,7 @@ mod ack;
 mod dir;
 mod error;
 mod maintenance;
+mod memory;
 mod reader;
 mod scan;
 mod segment;
@@ -249,6 +254,8 @@ pub struct SpoolOptions {
     /// Segment size at which a new segment is started (default 32 MiB; clamped to at most
     /// `max_bytes / 4`, at least 64 KiB).
     pub segment_bytes: u64,
+    /// Line bytes held in memory when the spool cannot be written (default 64 MiB).
+    pub memory_max_bytes: u64,
 }
 
 impl SpoolOptions {
@@ -260,6 +267,7 @@ impl SpoolOptions {
             full_policy: FullPolicy::default(),
             fsync: FsyncPolicy::default(),
             segment_bytes: 32 << 20,
+            memory_max_bytes: 64 << 20,
         }
     }
 

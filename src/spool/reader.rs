@@ -1,12 +1,14 @@
 //! The consuming side: hands out batches of records, oldest segment first, reading ahead
 //! in bounded chunks; takes acknowledgements and retires segments once done.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use super::SegmentInfo;
 use super::SpoolError;
 use super::ack::{AckCursor, AckFile};
+use super::memory::MEMORY_SEGMENT;
 use super::segment::{self, Limits, Run, SpooledRecord, is_torn_tail};
 use super::state::{Pick, Segment, Shared};
 use super::stats::{SpoolEvent, SpoolStats};
@@ -47,6 +49,7 @@ impl Batch {
 #[derive(Debug, PartialEq, Eq)]
 pub struct AckTicket {
     segment: u64,
+    /// The batch's number in its segment; in the memory lane its record count.
     batch: u64,
 }
 
@@ -156,6 +159,12 @@ impl SpoolReader {
     /// not yet acknowledged are never sent again, even after a restart (unless the ack
     /// file cannot be written: that is reported as an event, and means duplicates later).
     pub fn ack(&mut self, ticket: AckTicket) {
+        if ticket.segment == MEMORY_SEGMENT {
+            self.shared
+                .memory_records
+                .fetch_sub(ticket.batch, Ordering::Relaxed);
+            return;
+        }
         let save = {
             let mut st = self.shared.lock();
             let Some(e) = st.entry_mut(ticket.segment) else {
@@ -180,14 +189,22 @@ impl SpoolReader {
 
     /// Gives up on a batch that will never be acknowledged (the process is stopping). Its
     /// records stay in the spool for the next process, unless the full policy deleted their
-    /// segment since it was handed out: then they are lost, and counted as dropped.
+    /// segment since it was handed out: then they are lost, and counted as dropped; a batch
+    /// of the memory lane is lost too ([`SpoolStats::memory_lost`]).
     pub fn abandon(&mut self, batch: Batch) {
+        let records = batch.records.len() as u64;
+        if batch.ticket.segment == MEMORY_SEGMENT {
+            self.shared
+                .memory_records
+                .fetch_sub(records, Ordering::Relaxed);
+            self.shared
+                .memory_lost
+                .fetch_add(records, Ordering::Relaxed);
+            return;
+        }
         let held = self.shared.lock().entry_mut(batch.ticket.segment).is_some();
         if !held {
-            self.shared.dropped.fetch_add(
-                batch.records.len() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            self.shared.dropped.fetch_add(records, Ordering::Relaxed);
         }
     }
 
@@ -197,9 +214,19 @@ impl SpoolReader {
 
     /// [`SpoolStats::dropped_records`], without the rest of the counters.
     pub fn dropped_records(&self) -> u64 {
-        self.shared
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Gives up on the lines of the memory lane not handed out yet (the process is
+    /// stopping): they are lost, and counted ([`SpoolStats::memory_lost`]).
+    pub fn abandon_memory(&mut self) {
+        let limits = Limits {
+            max_records: usize::MAX,
+            max_bytes: usize::MAX,
+        };
+        while let Some(batch) = self.take_memory(limits) {
+            self.abandon(batch);
+        }
     }
 
     /// A handle that reads [`SpoolReader::stats`] while the reader is busy elsewhere.
@@ -216,6 +243,9 @@ impl SpoolReader {
     }
 
     fn step(&mut self, limits: Limits, max_delay: Option<Duration>) -> Step {
+        if let Some(batch) = self.take_memory(limits) {
+            return Step::Batch(batch);
+        }
         let pick = {
             let mut st = self.shared.lock();
             st.retire_finished(&self.shared);
@@ -291,6 +321,26 @@ impl SpoolReader {
             return Some(Step::Again);
         }
         Some(Step::Hold(until))
+    }
+
+    /// A batch of the memory lane (lines the writer could not write), which goes before
+    /// anything on disk: it is lost if the process dies.
+    fn take_memory(&mut self, limits: Limits) -> Option<Batch> {
+        let (stream, records, data) = self
+            .shared
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(limits)?;
+        Some(Batch {
+            stream,
+            ticket: AckTicket {
+                segment: MEMORY_SEGMENT,
+                batch: records.len() as u64,
+            },
+            records,
+            data,
+        })
     }
 
     /// Registers a run read at `pos` as a batch, unless the segment was dropped meanwhile.

@@ -19,10 +19,12 @@ use tokio::sync::Notify;
 
 use super::ack::{AckCursor, AckFile, Progress};
 use super::dir::{self, Stem};
+use super::memory::{LineToHold, MemoryLane};
 use super::scan::ScanMemo;
 use super::segment;
 use super::stats::{SpoolEvent, SpoolStats, Tally};
-use super::{Adopt, SegmentInfo, SpoolOptions};
+use super::{Adopt, SegmentInfo, SpoolOptions, StreamContext};
+use crate::clock;
 
 /// Process-wide ids of segments, so a ticket can never be applied to the wrong one.
 static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(1);
@@ -261,6 +263,8 @@ impl State {
             bytes: shared.used_bytes(),
             segments: self.entries.len(),
             dropped_records: shared.dropped.load(Ordering::Relaxed),
+            memory_records: shared.memory_records.load(Ordering::Relaxed),
+            memory_lost: shared.memory_lost.load(Ordering::Relaxed),
             damaged_files: self.tally.damaged_files,
             torn_tails: self.tally.torn_tails,
             skipped_bytes: self.tally.skipped_bytes,
@@ -291,6 +295,12 @@ pub(crate) struct Shared {
     pub others_bytes: AtomicU64,
     /// Records lost to the full policy.
     pub dropped: AtomicU64,
+    /// Lines the writer could not write to disk, held for the reader ([`MemoryLane`]).
+    pub memory: Mutex<MemoryLane>,
+    /// Records of the memory lane not yet acknowledged (held, or handed out).
+    pub memory_records: AtomicU64,
+    /// Records of the memory lane never acknowledged: the process stopped first.
+    pub memory_lost: AtomicU64,
     /// A segment was created since the directory was last fsynced.
     pub dir_dirty: AtomicBool,
     /// Which orphans are taken over (changed by [`Shared::set_adopt`]).
@@ -324,6 +334,9 @@ impl Shared {
             held_bytes: AtomicU64::new(0),
             others_bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            memory: Mutex::new(MemoryLane::default()),
+            memory_records: AtomicU64::new(0),
+            memory_lost: AtomicU64::new(0),
             dir_dirty: AtomicBool::new(false),
             adopt: Mutex::new(adopt),
             sends_only: wake.is_none(),
@@ -380,6 +393,25 @@ impl Shared {
         self.wake_at_seq.store(end_seq, Ordering::SeqCst);
         self.wake_at_byte.store(end_byte, Ordering::SeqCst);
         fence(Ordering::SeqCst);
+    }
+
+    /// Holds what fits of `lines` of `ctx` in the memory lane (the spool cannot be
+    /// written), wakes the reader, and returns how many.
+    pub(crate) fn hold_in_memory(&self, ctx: &StreamContext, lines: &[LineToHold<'_>]) -> usize {
+        let max = usize::try_from(self.opts.memory_max_bytes).unwrap_or(usize::MAX);
+        let held = self
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hold(ctx, lines, max, || {
+                getrandom::u64().unwrap_or_else(|_| clock::now_us().unsigned_abs())
+            });
+        if held > 0 {
+            self.memory_records
+                .fetch_add(held as u64, Ordering::Relaxed);
+            self.notify.notify_one();
+        }
+        held
     }
 
     /// Something was written and not fdatasynced yet (a segment, or the directory).

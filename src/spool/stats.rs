@@ -24,6 +24,11 @@ pub struct SpoolStats {
     pub segments: usize,
     /// Records deleted or refused by the full policy.
     pub dropped_records: u64,
+    /// Records held in memory because the spool could not be written, not yet
+    /// acknowledged (they are not in `records`).
+    pub memory_records: u64,
+    /// Records held in memory that the process stopped before Pub/Sub took: lost.
+    pub memory_lost: u64,
     /// Files renamed aside as `*.damaged` (segments and ack sidecars).
     pub damaged_files: u64,
     /// Incomplete last records cut off (crash in the middle of a write).

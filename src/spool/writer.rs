@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use super::ack::AckCursor;
 use super::dir::{self, Stem};
+use super::memory::LineToHold;
 use super::segment::{self, Kind, MAX_LINE_LEN, RECORD_HEADER_LEN};
 use super::state::{Entry, Segment, Shared};
 use super::stats::SpoolEvent;
@@ -33,12 +34,19 @@ pub struct LineIn<'a> {
 }
 
 /// Why an append did not go as it should, and whether its lines were written. Displayed
-/// to follow "N lines": `LOST, the spool cannot be written: spool ...: No space left on device`.
+/// to follow "N lines": `not spooled, the spool cannot be written (spool ...: No space left
+/// on device): 20 held in memory and published from there (...)`.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
-    /// Nothing of these lines was written (the disk failed or is full): they are lost.
-    #[error("LOST, the spool cannot be written: {0}")]
-    NotWritten(SpoolError),
+    /// Nothing of these lines was written (the disk failed or is full): `held` of them are
+    /// in the memory lane and published from there (lost if the process dies), `lost` did
+    /// not fit in `memory_max_bytes`.
+    #[error("{}", not_written(error, *held, *lost))]
+    NotWritten {
+        error: SpoolError,
+        held: u64,
+        lost: u64,
+    },
     /// The lines were written (they are sent as usual, and survive a crash of the process)
     /// but forcing them to disk failed: a crash of the machine may lose them.
     #[error("spooled, but not synced to disk (a crash of the machine could lose them): {0}")]
@@ -49,10 +57,33 @@ pub enum AppendError {
     NotRotated(SpoolError),
 }
 
+/// What [`AppendError::NotWritten`] says after "N lines".
+fn not_written(error: &SpoolError, held: u64, lost: u64) -> String {
+    if held == 0 {
+        return format!("LOST, the spool cannot be written: {error}");
+    }
+    let mut text = format!(
+        "not spooled, the spool cannot be written ({error}): {held} held in memory and \
+         published from there (durability reduced: a crash of the process loses them)"
+    );
+    if lost > 0 {
+        text.push_str(&format!(", {lost} LOST (memory_max_bytes is full)"));
+    }
+    text
+}
+
 impl AppendError {
     /// The lines are in the spool.
     pub fn written(&self) -> bool {
-        !matches!(self, AppendError::NotWritten(_))
+        !matches!(self, AppendError::NotWritten { .. })
+    }
+
+    /// Lines neither spooled nor held in memory.
+    pub fn lost(&self) -> u64 {
+        match self {
+            AppendError::NotWritten { lost, .. } => *lost,
+            AppendError::NotSynced(_) | AppendError::NotRotated(_) => 0,
+        }
     }
 }
 
@@ -124,7 +155,10 @@ impl SpoolWriter {
         if lines.is_empty() && unfinished.is_none() && self.fragment.is_none() {
             return Ok(());
         }
-        let take = self.admit(lines).map_err(AppendError::NotWritten)?;
+        let take = match self.admit(lines) {
+            Ok(take) => take,
+            Err(error) => return Err(self.not_written(error, lines)),
+        };
         let lines = &lines[..take];
         self.buf.clear();
         let mut seq = self.next_seq;
@@ -163,11 +197,8 @@ impl SpoolWriter {
             let _ = seg.file.set_len(self.written);
             self.on_disk = self.written;
             self.fragment = None;
-            return Err(AppendError::NotWritten(SpoolError::io(
-                &seg.path,
-                "cannot write",
-                e,
-            )));
+            let error = SpoolError::io(&seg.path, "cannot write", e);
+            return Err(self.not_written(error, lines));
         }
         self.on_disk = end;
         self.written += records_len;
@@ -264,6 +295,20 @@ impl SpoolWriter {
         old.seal();
         self.shared.notify.notify_one();
         Ok(())
+    }
+
+    /// `lines` could not be written because of `error`: holds what fits in memory.
+    fn not_written(&self, error: SpoolError, lines: &[LineIn<'_>]) -> AppendError {
+        let holds: Vec<LineToHold<'_>> = lines
+            .iter()
+            .map(|l| (l.bytes, l.received_at_us, l.truncated))
+            .collect();
+        let held = self.shared.hold_in_memory(&self.ctx, &holds);
+        AppendError::NotWritten {
+            error,
+            held: held as u64,
+            lost: (lines.len() - held) as u64,
+        }
     }
 
     /// How many of `lines` (a prefix) may be written; the others are counted as dropped.
