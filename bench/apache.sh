@@ -18,6 +18,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 REQUESTS=50000
 ROUNDS=5
@@ -42,19 +44,14 @@ cargo build --release --quiet
 
 work=$(mktemp -d)
 chmod 755 "$work"
-mkdir -p "$work/htdocs" "$work/emulator-data"
+mkdir -p "$work/htdocs"
 printf 'hello\n' >"$work/htdocs/index.html"
-emulator_pgid=
 httpd_conf=
 stop_all() {
     if [[ -n $httpd_conf ]]; then
         apache2 -f "$httpd_conf" -k stop 2>/dev/null || true
     fi
-    if [[ -n $emulator_pgid ]]; then
-        kill -TERM -- "-$emulator_pgid" 2>/dev/null || true
-        sleep 1
-        kill -KILL -- "-$emulator_pgid" 2>/dev/null || true
-    fi
+    stop_emulator
 }
 trap 'stop_all; rm -rf "$work"' EXIT
 
@@ -62,14 +59,8 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-port=$(free_port)
-host=127.0.0.1:$port
-set -m
-gcloud beta emulators pubsub start --host-port="$host" --project=test \
-    --data-dir="$work/emulator-data" >"$work/emulator.log" 2>&1 &
-emulator_pgid=$!
-set +m
-python3 bench/emulator_rest.py "$host" wait-ready --timeout 60
+start_emulator "$work"
+host=$EMULATOR_HOST
 python3 bench/emulator_rest.py "$host" create-topic bench
 
 # The CustomLog target of case $1 in directory $2.

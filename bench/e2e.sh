@@ -71,36 +71,12 @@ fi
 
 work=$(mktemp -d)
 results=$work/results
-mkdir "$results" "$work/emulator-data"
-emulator_pgid=
-stop_emulator() {
-    if [[ -n $emulator_pgid ]]; then
-        kill -TERM -- "-$emulator_pgid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 -- "-$emulator_pgid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL -- "-$emulator_pgid" 2>/dev/null || true
-        emulator_pgid=
-    fi
-}
+mkdir "$results"
 trap 'stop_emulator; rm -rf "$work"' EXIT
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-host=127.0.0.1:$port
 started=$(date +%s.%N)
-# Job control gives the background job its own process group, so it can be killed whole.
-set -m
-gcloud beta emulators pubsub start --host-port="$host" --project=test \
-    --data-dir="$work/emulator-data" >"$work/emulator.log" 2>&1 &
-emulator_pgid=$!
-set +m
-if ! python3 bench/emulator_rest.py "$host" wait-ready --timeout 60 ||
-    ! grep -q "listening on $port" "$work/emulator.log"; then
-    echo "the emulator did not start on $host; its log:" >&2
-    tail -n 30 "$work/emulator.log" >&2
-    exit 1
-fi
+start_emulator "$work"
+host=$EMULATOR_HOST
 echo "emulator ready on $host after $(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$started" "$(date +%s.%N)") s" >&2
 python3 bench/emulator_rest.py "$host" create-topic "$TOPIC"
 python3 bench/emulator_rest.py "$host" create-sub "$SUB" "$TOPIC"

@@ -80,7 +80,9 @@ start_emulator() {
         --data-dir="$dir/emulator-data" >"$dir/emulator.log" 2>&1 &
     EMULATOR_PGID=$!
     set +m
-    if ! python3 bench/emulator_rest.py "$EMULATOR_HOST" wait-ready --timeout 90; then
+    # The log line proves that the emulator answering is this one, not another on the port.
+    if ! python3 bench/emulator_rest.py "$EMULATOR_HOST" wait-ready --timeout 90 ||
+        ! grep -q "listening on $port" "$dir/emulator.log"; then
         echo "the emulator did not start on $EMULATOR_HOST; its log:" >&2
         tail -n 30 "$dir/emulator.log" >&2
         return 1

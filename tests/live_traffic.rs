@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::Emulator;
 use common::logger::{
-    PATIENCE, assert_lines, finish, indexed_line, indices, start_logger, wait_until,
+    PATIENCE, assert_lines, finish, has_a_segment, indexed_line, indices, start_logger, wait_until,
 };
 
 /// Voluntary context switches of every thread of `pid`: how often it went to sleep.
@@ -28,15 +28,6 @@ fn wakeups(pid: u32) -> u64 {
         .sum()
 }
 
-/// The logger has started its first spool segment (its threads are up and reading).
-fn spool_has_a_segment(dir: &std::path::Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.path().extension().is_some_and(|x| x == "seg"))
-    })
-}
-
 #[test]
 fn a_burst_of_5000_lines_written_one_per_write_never_finds_the_pipe_full_and_all_arrive() {
     let Some(emulator) = Emulator::start() else {
@@ -49,7 +40,7 @@ fn a_burst_of_5000_lines_written_one_per_write_never_finds_the_pipe_full_and_all
     let mut stdin = logger.stdin.take().expect("stdin");
     writeln!(stdin, "{}", indexed_line(0)).expect("the first line");
     wait_until("the logger spooled its first line", || {
-        spool_has_a_segment(spool.path())
+        has_a_segment(spool.path())
     });
     // As Apache's workers do, but never waiting: a full pipe shows as WouldBlock.
     let fd = stdin.as_raw_fd();
@@ -104,7 +95,7 @@ fn lines_written_one_at_a_time_wake_the_logger_far_less_than_once_per_line() {
     let stdin = logger.stdin.as_mut().expect("stdin");
     writeln!(stdin, "{}", indexed_line(0)).expect("the first line");
     wait_until("the logger spooled its first line", || {
-        spool_has_a_segment(spool.path())
+        has_a_segment(spool.path())
     });
     let before = wakeups(pid);
     let lines = 600;

@@ -13,8 +13,8 @@ use std::process::Command;
 use common::Emulator;
 use common::emulator::free_port;
 use common::logger::{
-    PATIENCE, assert_lines, finish, indexed_text, indices, spooled_records, start_logger,
-    wait_until,
+    PATIENCE, assert_lines, finish, has_a_segment, indexed_text, indices, spooled_records,
+    start_logger, wait_until,
 };
 
 /// A tmpfs mounted on a temporary directory for the test, unmounted when dropped.
@@ -103,15 +103,6 @@ fn fill(dir: &Path) -> PathBuf {
     let chunk = vec![0u8; 4096];
     while file.write_all(&chunk).is_ok() {}
     path
-}
-
-/// The logger has created its first segment in `dir`.
-fn has_a_segment(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.path().extension().is_some_and(|x| x == "seg"))
-    })
 }
 
 #[test]

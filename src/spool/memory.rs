@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use super::segment::{Limits, SpooledRecord};
 use super::{SegmentInfo, StreamContext};
-use crate::spool::Route;
 
 /// The segment id of batches of the memory lane (real segments count from 1).
 pub(crate) const MEMORY_SEGMENT: u64 = 0;
@@ -66,7 +65,8 @@ impl MemoryLane {
             if !self.lines.is_empty() {
                 return 0;
             }
-            self.stream = Some((ctx.clone(), Arc::new(info(ctx, new_stream()))));
+            let info = SegmentInfo::of(ctx, new_stream(), crate::clock::now_us());
+            self.stream = Some((ctx.clone(), Arc::new(info)));
             self.next_seq = 0;
         }
         if self.lines.is_empty() {
@@ -131,21 +131,6 @@ impl MemoryLane {
             self.start = 0;
         }
         (!records.is_empty()).then_some((info, records, data))
-    }
-}
-
-/// The stream of lines held for `ctx`.
-fn info(ctx: &StreamContext, stream: u64) -> SegmentInfo {
-    SegmentInfo {
-        stream,
-        created_us: crate::clock::now_us(),
-        kind: ctx.kind,
-        format: ctx.format.clone(),
-        host: ctx.host.clone(),
-        route: ctx
-            .destination
-            .clone()
-            .map_or(Route::Unconfigured, |d| Route::To(Arc::new(d))),
     }
 }
 

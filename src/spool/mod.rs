@@ -387,6 +387,23 @@ pub struct SegmentInfo {
     pub route: Route,
 }
 
+impl SegmentInfo {
+    /// The stream `stream`, created at `created_us`, of lines of `ctx`.
+    pub(crate) fn of(ctx: &StreamContext, stream: u64, created_us: i64) -> SegmentInfo {
+        SegmentInfo {
+            stream,
+            created_us,
+            kind: ctx.kind,
+            format: ctx.format.clone(),
+            host: ctx.host.clone(),
+            route: ctx
+                .destination
+                .clone()
+                .map_or(Route::Unconfigured, |d| Route::To(Arc::new(d))),
+        }
+    }
+}
+
 /// Which segments left by processes that are gone (orphans) an open spool takes over, by
 /// what their headers say. Segments of another kind, and unsupported ones, never.
 #[derive(Debug, Clone, PartialEq, Eq)]

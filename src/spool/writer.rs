@@ -14,9 +14,7 @@ use super::memory::LineToHold;
 use super::segment::{self, Kind, MAX_LINE_LEN, RECORD_HEADER_LEN};
 use super::state::{Entry, Segment, Shared};
 use super::stats::SpoolEvent;
-use super::{
-    Adopt, FsyncPolicy, FullPolicy, Route, SegmentInfo, SpoolError, SpoolStats, StreamContext,
-};
+use super::{Adopt, FsyncPolicy, FullPolicy, SegmentInfo, SpoolError, SpoolStats, StreamContext};
 use crate::clock;
 
 /// `DropNewest` takes lines again once the spool is under this share of its limit (9/10).
@@ -422,17 +420,7 @@ fn new_segment(
         FsyncPolicy::Interval(_) => shared.dir_dirty.store(true, Ordering::Relaxed),
         FsyncPolicy::Never => {}
     }
-    let info = Arc::new(SegmentInfo {
-        stream,
-        created_us,
-        kind: ctx.kind,
-        format: ctx.format.clone(),
-        host: ctx.host.clone(),
-        route: ctx
-            .destination
-            .clone()
-            .map_or(Route::Unconfigured, |d| Route::To(Arc::new(d))),
-    });
+    let info = Arc::new(SegmentInfo::of(ctx, stream, created_us));
     let start = bytes.len() as u64;
     let seg = Arc::new(Segment::new(
         &shared.dir,

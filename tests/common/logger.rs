@@ -298,6 +298,15 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The logger has created its first segment in the spool at `dir` (it is up and reading).
+pub fn has_a_segment(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "seg"))
+    })
+}
+
 /// Records not yet published in the spool at `dir`, as `spool status` counts them.
 pub fn spooled_records(dir: &Path) -> u64 {
     accesslog_pubsub::spool::status(dir)
