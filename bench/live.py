@@ -287,7 +287,7 @@ def main():
     args = parser.parse_args()
     # The latency target is batch_max_delay + read_coalesce + 50 ms, as configured.
     args.batch_max_delay_ms = flag_ms(args.extra, "--batch-max-delay", 250)
-    args.read_coalesce_ms = flag_ms(args.extra, "--read-coalesce", 5)
+    args.read_coalesce_ms = flag_ms(args.extra, "--read-coalesce", 20)
     args.emu = Emulator(args.emulator)
     args.next_seq = int(time.time() * 1000) % 1_000_000 * 1_000_000
     publish_times(args.emu, args.sub, 0, timeout=5)

@@ -32,6 +32,7 @@
 //!   acknowledgements back to the spool; records Pub/Sub refuses for good -> dead letters.
 //! - `handover`: a logger without a usable configuration starting again with one on SIGHUP
 //!   (its stdin reader stopped between two lines, then `exec`, same pid, same pipe).
+//! - `pipe`: the stdin pipe: made bigger at start, and lines let gather in it between reads.
 //! - `reader`: cuts stdin into lines (CRLF, blank lines, over-long lines) in big reads.
 //! - `spool`: the durable on-disk queue between the stdin reader and the publisher (its
 //!   module doc has the exact file format).
@@ -67,6 +68,7 @@ mod handover;
 mod live;
 mod metrics;
 mod ownership;
+mod pipe;
 mod privileges;
 mod publish;
 mod reader;

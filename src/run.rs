@@ -3,8 +3,8 @@
 //! Threads:
 //! - the reader, a plain thread: read stdin, cut lines, append them to the spool, read
 //!   again. It waits on nothing but `read()`, the spool's `write()` into the page cache and,
-//!   after a read that emptied the pipe, `read_coalesce` (so under one-line writes one read
-//!   takes many lines), so Apache's pipe is drained at full speed whatever Pub/Sub does;
+//!   after a read that emptied the pipe, lines gathering in it ([`crate::pipe`], at most
+//!   `read_coalesce`), so Apache's pipe is drained at full speed whatever Pub/Sub does;
 //! - the main thread, which runs the publisher's single-threaded tokio runtime
 //!   ([`startup::runtime`]): the publish loop and the Pub/Sub client's own tasks;
 //! - the spool's background thread (fsync, rescans);
@@ -32,6 +32,7 @@ use crate::live::Live;
 use crate::messages::{self, PerKind};
 use crate::metrics;
 use crate::ownership;
+use crate::pipe::Gather;
 use crate::publish::connect::{self, ConnectError};
 use crate::publish::route::Redirect;
 use crate::publish::{self, Outcome, PublishContext};
@@ -50,11 +51,6 @@ const UNCONFIGURED_MAX_LINE: usize = 1 << 20;
 const UNCONFIGURED_DRAIN: Duration = Duration::from_secs(30);
 /// How often the trouble of a logger without a usable configuration is said again.
 const UNCONFIGURED_REPEAT: Duration = Duration::from_secs(60);
-
-/// Sizes asked for the stdin pipe (Linux default: 64 KiB), so bursts fit while the reader
-/// writes or waits `read_coalesce`: 4 MiB where allowed (root: httpd starts its piped
-/// loggers as root), else 1 MiB (`/proc/sys/fs/pipe-max-size` by default).
-const PIPE_SIZES: [libc::c_int; 2] = [4 << 20, 1 << 20];
 
 /// Why the logger could not run.
 #[derive(Debug, Error)]
@@ -85,11 +81,14 @@ pub enum Finish {
     Unpublished { records: u64 },
 }
 
-/// Runs the piped logger on `input`, with what [`crate::startup::prepare`] made ready, until the input ends and the shutdown is done.
+/// Runs the piped logger on `input` (lines gathering in it between reads with `gather`, for
+/// stdin's pipe), with what [`crate::startup::prepare`] made ready, until the input ends and
+/// the shutdown is done.
 pub fn run(
     config: &Config,
     prepared: Prepared,
     input: impl Read + Send + 'static,
+    gather: Option<Gather>,
     shutdown: Shutdown,
 ) -> Result<Finish, RunError> {
     // Refuse a configuration without a topic before anything is spooled.
@@ -114,8 +113,8 @@ pub fn run(
     thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || {
-            if let Err(e) = read_into_spool(input, Some(&reader_live), None, writer, &reader_stats)
-            {
+            let live = Some(&*reader_live);
+            if let Err(e) = read_into_spool(input, live, None, gather, writer, &reader_stats) {
                 messages::error(format_args!("reading stdin: {e}"));
             }
             reader_end.now();
@@ -170,11 +169,13 @@ pub fn run(
 /// stop (then at the first point where no line is half read). A failing spool costs the
 /// lines of that read (counted and reported), never the reading itself. After each read it
 /// looks at the configuration in force: a new one (a reload) starts a new segment for the
-/// lines of that read on. After a read that emptied the pipe it waits `read_coalesce`.
+/// lines of that read on. After a read that emptied the pipe it lets lines gather in it
+/// (`gather`, for up to `read_coalesce`).
 fn read_into_spool(
     input: impl Read,
     live: Option<&Live>,
     handover: Option<&Handover>,
+    gather: Option<Gather>,
     mut writer: SpoolWriter,
     stats: &Stats,
 ) -> Result<(), SpoolError> {
@@ -271,10 +272,9 @@ fn read_into_spool(
         if !mid_line && stop_asked() {
             break;
         }
-        if emptied && !coalesce.is_zero() {
-            // Lines written meanwhile wait in the pipe (which holds far more than this
-            // moment's worth), and the next read takes them all at once.
-            thread::sleep(coalesce);
+        if let Some(gather) = gather.filter(|_| emptied && !coalesce.is_zero()) {
+            // Lines written meanwhile wait in the pipe, and the next read takes them all.
+            gather.wait(coalesce);
         }
     }
     writer.close()
@@ -362,9 +362,14 @@ pub fn run_unconfigured(
         .spawn(move || {
             let input = reader_handover.input();
             let result = match writer {
-                Some(writer) => {
-                    read_into_spool(input, None, Some(&reader_handover), writer, &reader_stats)
-                }
+                Some(writer) => read_into_spool(
+                    input,
+                    None,
+                    Some(&reader_handover),
+                    None,
+                    writer,
+                    &reader_stats,
+                ),
                 None => {
                     drop_lines(input, &reader_handover, &reader_stats);
                     Ok(())
@@ -487,19 +492,5 @@ impl InputEnd {
             }
             first
         });
-    }
-}
-
-/// Asks for a bigger stdin pipe (as root, past `/proc/sys/fs/pipe-max-size`, so before
-/// privileges are dropped): the first of [`PIPE_SIZES`] allowed. Not a pipe, or not
-/// allowed: nothing changes.
-pub fn enlarge_stdin_pipe() {
-    for size in PIPE_SIZES {
-        // SAFETY: fcntl on fd 0 with F_SETPIPE_SZ only changes the pipe's capacity; on
-        // anything that is not a pipe it fails with EBADF/EINVAL, and past what is allowed
-        // with EPERM: then the next size is tried, and the last failure ignored.
-        if unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, size) } >= 0 {
-            return;
-        }
     }
 }

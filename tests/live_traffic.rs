@@ -112,7 +112,7 @@ fn lines_written_one_at_a_time_wake_the_logger_far_less_than_once_per_line() {
         "logger failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Each read takes the lines of `read_coalesce` (5 ms), each batch those of
+    // Each read takes the lines of `read_coalesce` (20 ms), each batch those of
     // `batch_max_delay`: a few wake-ups per read and per batch, against two per line
     // (read, then publish) if every write woke it.
     assert!(

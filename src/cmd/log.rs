@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use crate::config::{self, Config, Sources};
 use crate::handover;
+use crate::pipe::{self, Gather};
 use crate::publish::connect::{self, ConnectError};
 use crate::run::{self, Finish, RunError, Unconfigured};
 use crate::spool::SpoolOptions;
@@ -42,7 +43,7 @@ pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
     if prepared.stays_root {
         messages::warn(startup::STAYS_ROOT);
     }
-    match run::run(config, prepared, io::stdin(), shutdown) {
+    match run::run(config, prepared, io::stdin(), Some(Gather::on(0)), shutdown) {
         Ok(Finish::Clean) => Ok(ExitCode::SUCCESS),
         Ok(Finish::Unpublished { records }) => Err(super::Error::failure(format_args!(
             "exiting with {records} records not yet published; they stay in the spool {} \
@@ -86,7 +87,7 @@ pub fn execute_with_bad_command_line(
 /// Signals handled, and the stdin pipe made bigger, as the logger does first.
 fn listen() -> Result<shutdown::Shutdown, super::Error> {
     let shutdown = shutdown::listen().map_err(|e| super::Error::failure(RunError::Start(e)))?;
-    run::enlarge_stdin_pipe();
+    pipe::enlarge_stdin();
     Ok(shutdown)
 }
 
