@@ -152,7 +152,7 @@ fn configuration(config: &Config) -> Finding {
 
 fn format(config: &Config) -> Finding {
     let format = &config.input.format;
-    let columns = crate::record::columns(format);
+    let columns = crate::record::columns(format, &config.privacy);
     finding(
         Verdict::Ok,
         "format",

@@ -1,8 +1,9 @@
 //! `accesslog-pubsub parse`: stdin -> one JSON record per line on stdout, nothing published.
 //!
-//! The records are exactly what the piped logger publishes (same fields, same `id` scheme:
-//! a random stream id for this run plus the line's number in it), so a test log piped through
-//! here shows what will land in Pub/Sub and BigQuery.
+//! The records are exactly what the piped logger publishes (same fields, the same privacy
+//! settings applied, same `id` scheme: a random stream id for this run plus the line's
+//! number in it), so a test log piped through here shows what will land in Pub/Sub and
+//! BigQuery.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -40,7 +41,11 @@ pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
 
 /// Parses `input` to `output` until end of input. A closed output (`| head`) ends it quietly.
 fn run(config: &Config, input: impl Read, mut output: impl Write) -> io::Result<ParseSummary> {
-    let mut encoder = Encoder::new(config.input.format.clone(), &config.input.host);
+    let mut encoder = Encoder::with_privacy(
+        config.input.format.clone(),
+        &config.input.host,
+        &config.privacy,
+    );
     let stream = getrandom::u64().map_err(io::Error::other)?;
     let mut reader = LineReader::new(input, config.input.max_line_bytes);
     let mut out = Vec::with_capacity(FLUSH_AT * 2);

@@ -1,5 +1,5 @@
 //! The BigQuery table schema for the records a LogFormat can produce: every column
-//! [`record::columns`] lists, all NULLABLE.
+//! [`record::columns`] lists (the fields the privacy settings drop left out), all NULLABLE.
 
 use std::io;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::logformat::LogFormat;
-use crate::record;
+use crate::record::{self, Privacy};
 
 /// One entry of a BigQuery JSON schema file.
 #[derive(Serialize)]
@@ -22,14 +22,14 @@ struct Field<'a> {
 
 /// `schema`: the configured format's schema, to stdout.
 pub fn execute(config: &Config) -> Result<ExitCode, super::Error> {
-    let text = bigquery_schema(&config.input.format) + "\n";
+    let text = bigquery_schema(&config.input.format, &config.privacy) + "\n";
     super::write_out("schema", &mut io::stdout().lock(), &text)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The schema as pretty JSON, ready for `bq mk --table ... schema.json`.
-pub(crate) fn bigquery_schema(format: &LogFormat) -> String {
-    let columns = record::columns(format);
+pub(crate) fn bigquery_schema(format: &LogFormat, privacy: &Privacy) -> String {
+    let columns = record::columns(format, privacy);
     let fields: Vec<Field<'_>> = columns
         .iter()
         .map(|c| Field {
@@ -50,7 +50,8 @@ mod tests {
     #[test]
     fn combined_schema() {
         let format = LogFormat::new("combined").unwrap();
-        let schema: serde_json::Value = serde_json::from_str(&bigquery_schema(&format)).unwrap();
+        let schema: serde_json::Value =
+            serde_json::from_str(&bigquery_schema(&format, &Privacy::default())).unwrap();
         let fields = schema.as_array().unwrap();
         let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
         assert_eq!(

@@ -15,6 +15,7 @@
 //! `--config` path and the parsed flags), so [`Config::reload`] can read the file again and
 //! lay the same flags over it, building a new `Config` to be swapped in whole.
 
+mod key_file;
 mod settings;
 mod table;
 mod validate;
@@ -28,6 +29,7 @@ use thiserror::Error;
 
 use crate::destination::Destination;
 use crate::logformat::LogFormat;
+use crate::record::Privacy;
 use crate::spool::{SpoolOptions, StreamContext, StreamKind};
 pub use settings::{Dur, Settings};
 pub(crate) use validate::MAX_ATTRIBUTE_VALUE_BYTES;
@@ -53,6 +55,8 @@ pub struct Config {
     pub privileges: Privileges,
     pub shutdown: Shutdown,
     pub report: Report,
+    /// What records carry of a line: the `[privacy]` table, with its key.
+    pub privacy: Arc<Privacy>,
     /// What this configuration was loaded from, for [`Config::reload`].
     sources: Arc<Sources>,
 }
@@ -235,6 +239,7 @@ fn load_from(sources: Arc<Sources>) -> Result<Config, ConfigError> {
         privileges: parts.privileges,
         shutdown: parts.shutdown,
         report: parts.report,
+        privacy: parts.privacy,
         sources,
     })
 }

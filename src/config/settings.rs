@@ -3,7 +3,8 @@
 //!
 //! [`Settings`] is both the clap and the serde definition, so a key and its flag cannot
 //! drift apart. Layers are merged as TOML tables, key by key: the built-in defaults, then
-//! the file, then the flags; `[attributes]` is merged attribute by attribute.
+//! the file, then the flags; `[attributes]` is merged attribute by attribute, and
+//! `[privacy]` ([`PrivacySettings`], whose keys are flags like the others) key by key.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -120,6 +121,100 @@ pub struct Settings {
 
     #[arg(long, global = true, value_name = "IP:PORT", help = table::help("metrics_listen"))]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// The `[privacy]` table.
+    #[command(flatten)]
+    #[serde(default, skip_serializing_if = "PrivacySettings::is_empty")]
+    pub privacy: PrivacySettings,
+}
+
+/// The `[privacy]` table: what of a record is changed or left out before it is sent.
+#[derive(Debug, Default, Clone, PartialEq, Eq, clap::Args, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    #[arg(long, global = true, value_name = "WHAT", help = table::help("client_ip"))]
+    pub client_ip: Option<ClientIpSetting>,
+
+    #[arg(
+        long = "client-ip-header",
+        global = true,
+        value_name = "NAME",
+        value_delimiter = ',',
+        help = table::help("client_ip_headers")
+    )]
+    pub client_ip_headers: Option<Vec<String>>,
+
+    #[arg(long, global = true, value_name = "BITS", help = table::help("ipv4_prefix"))]
+    pub ipv4_prefix: Option<u8>,
+
+    #[arg(long, global = true, value_name = "BITS", help = table::help("ipv6_prefix"))]
+    pub ipv6_prefix: Option<u8>,
+
+    #[arg(long, global = true, value_name = "PATH", help = table::help("hash_key_file"))]
+    pub hash_key_file: Option<PathBuf>,
+
+    #[arg(long, global = true, value_name = "WHAT", help = table::help("remote_user"))]
+    pub remote_user: Option<RemoteUserSetting>,
+
+    #[arg(long = "redact-query-param", global = true, value_name = "NAME", help = table::help("redact_query_params"))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact_query_params: Vec<String>,
+
+    #[arg(long, global = true, value_name = "WHAT", help = table::help("query"))]
+    pub query: Option<QuerySetting>,
+
+    #[arg(long = "drop-field", global = true, value_name = "FIELD", help = table::help("drop_fields"))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_fields: Vec<String>,
+
+    #[arg(long, global = true, value_name = "WHAT", help = table::help("raw"))]
+    pub raw: Option<RawSetting>,
+}
+
+impl PrivacySettings {
+    fn is_empty(&self) -> bool {
+        self == &PrivacySettings::default()
+    }
+}
+
+/// `client_ip`: what becomes of client addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum ClientIpSetting {
+    Keep,
+    Truncate,
+    Hash,
+    Drop,
+}
+
+/// `remote_user`: what becomes of `%u`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum RemoteUserSetting {
+    Keep,
+    Hash,
+    Drop,
+}
+
+/// `query`: what becomes of the query of URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum QuerySetting {
+    Keep,
+    Redact,
+    Drop,
+}
+
+/// `raw`: whether records carry the line they could not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum RawSetting {
+    Keep,
+    Drop,
 }
 
 /// The settings as a table of the keys they set.
@@ -175,6 +270,13 @@ pub(super) fn flag_of(command: &clap::Command, key: &str) -> String {
         .find(|arg| arg.get_id() == key)
         .and_then(|arg| arg.get_long())
         .map_or_else(|| key.replace('_', "-"), str::to_string)
+}
+
+/// Whether `key` is in the file's `[privacy]` table.
+pub(super) fn is_privacy_key(key: &str) -> bool {
+    PrivacySettings::augment_args(clap::Command::new("privacy"))
+        .get_arguments()
+        .any(|arg| arg.get_id() == key)
 }
 
 /// The flag of `key`, as the user types it: `--max-line-bytes`.

@@ -3,7 +3,8 @@
 //! Every default is written here and nowhere else. The flags' help (`--help`, the man page)
 //! is made from this table, the defaults are parsed from it with the flags' own parsers
 //! ([`super::Settings::defaults`]), and tests check that the example file
-//! `packaging/config.toml` and the README's table say the same.
+//! `packaging/config.toml` and the README's table say the same. The keys whose help starts
+//! with `[privacy]` are in the file's `[privacy]` table.
 
 /// A setting's default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +185,69 @@ pub(crate) const SETTINGS: &[Setting] = &[
         default: Default::None,
         help: "A loopback address and port (e.g. 127.0.0.1:9464) serving the counters as \
                Prometheus text at /metrics",
+    },
+    Setting {
+        key: "client_ip",
+        default: Default::Value("keep"),
+        help: "[privacy] What becomes of client addresses (%h, %a, %{c}a, %{c}h and each address \
+               in the client_ip_headers): keep, truncate (zero the host part; what is not an \
+               address is hashed, or dropped without a key), hash (a keyed pseudonym) or drop",
+    },
+    Setting {
+        key: "client_ip_headers",
+        default: Default::Value(
+            "X-Forwarded-For,X-Real-IP,X-Client-IP,True-Client-IP,CF-Connecting-IP,Forwarded",
+        ),
+        help: "[privacy] A request header (%{Name}i) holding client addresses, treated as \
+               client_ip says (repeatable, or comma-separated)",
+    },
+    Setting {
+        key: "ipv4_prefix",
+        default: Default::Value("24"),
+        help: "[privacy] Bits of an IPv4 address client_ip = truncate keeps (0 to 32)",
+    },
+    Setting {
+        key: "ipv6_prefix",
+        default: Default::Value("48"),
+        help: "[privacy] Bits of an IPv6 address client_ip = truncate keeps (0 to 128)",
+    },
+    Setting {
+        key: "hash_key_file",
+        default: Default::None,
+        help: "[privacy] The file of the key pseudonyms are made with (HMAC-SHA256): at least 16 \
+               bytes, readable by its owner only; read at start and at each reload",
+    },
+    Setting {
+        key: "remote_user",
+        default: Default::Value("keep"),
+        help: "[privacy] What becomes of the user name (%u): keep, hash or drop",
+    },
+    Setting {
+        key: "redact_query_params",
+        default: Default::None,
+        help: "[privacy] A query parameter whose value is replaced by REDACTED in every URL \
+               logged (the request, its path, %U, %q, the Referer); any case (repeatable)",
+    },
+    Setting {
+        key: "query",
+        default: Default::Computed("redact when redact_query_params names any, else keep"),
+        help: "[privacy] What becomes of the query of those URLs: keep, redact (the \
+               redact_query_params) or drop (query and fragment)",
+    },
+    Setting {
+        key: "drop_fields",
+        default: Default::None,
+        help: "[privacy] A record field never sent, e.g. cookie_session (repeatable); for %r \
+               and %t name the first of their fields, which drops all of them",
+    },
+    Setting {
+        key: "raw",
+        default: Default::Computed(
+            "drop when another privacy setting changes something, else keep",
+        ),
+        help: "[privacy] Whether a record of a line that did not parse (or was not UTF-8) \
+               carries the line in `raw`: keep, or drop (then `raw_hash`, its pseudonym, when \
+               there is a key)",
     },
 ];
 

@@ -244,3 +244,175 @@ fn the_metrics_endpoint_listens_on_loopback_only() {
     let error = load(sources(&file, Settings::default())).expect_err("no port");
     assert!(error.to_string().contains("line 1"), "{error}");
 }
+
+/// A key file readable by its owner only, in `dir`.
+fn key_file(dir: &Path, name: &str, key: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, key).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+#[test]
+fn the_privacy_table_is_read_and_flags_win_key_by_key() {
+    use crate::record::{ClientIp, Query, Raw, RemoteUser};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = key_file(dir.path(), "hash.key", "0123456789abcdef0123456789abcdef\n");
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[privacy]\nclient_ip = \"hash\"\nhash_key_file = {:?}\nredact_query_params = \
+             [\"token\"]\ndrop_fields = [\"user_agent\"]\n",
+            key.display()
+        ),
+    )
+    .expect("write");
+    let config = load(sources(&file, Settings::default())).expect("valid");
+    let privacy = &config.privacy;
+    assert_eq!(privacy.client_ip, ClientIp::Hash);
+    assert_eq!(privacy.query, Query::Redact, "listed parameters: redact");
+    assert_eq!(privacy.raw, Raw::Drop, "privacy on: raw dropped");
+    assert_eq!(privacy.remote_user, RemoteUser::Keep);
+    assert_eq!(privacy.client_ip_headers[0], "X-Forwarded-For");
+    assert!(privacy.key.is_some());
+
+    let flags = Settings {
+        privacy: settings::PrivacySettings {
+            client_ip: Some(settings::ClientIpSetting::Truncate),
+            raw: Some(settings::RawSetting::Keep),
+            ..settings::PrivacySettings::default()
+        },
+        ..Settings::default()
+    };
+    let config = load(sources(&file, flags)).expect("valid");
+    assert_eq!(
+        config.privacy.client_ip,
+        ClientIp::Truncate,
+        "the flag wins"
+    );
+    assert_eq!(config.privacy.raw, Raw::Keep);
+    assert_eq!(
+        config.privacy.drop_fields,
+        ["user_agent"],
+        "the file's stays"
+    );
+
+    let names = |c: &Config| -> Vec<String> {
+        crate::record::columns(&c.input.format, &c.privacy)
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    };
+    assert!(!names(&config).contains(&"user_agent".to_string()));
+    std::fs::write(
+        &file,
+        "attribute_fields = [\"user_agent\"]\n[privacy]\ndrop_fields = [\"user_agent\"]\n",
+    )
+    .expect("rewrite");
+    let error = load(sources(&file, Settings::default())).expect_err("a dropped attribute field");
+    assert!(
+        error.to_string().contains("\"user_agent\" is not a field"),
+        "{error}"
+    );
+}
+
+#[test]
+fn privacy_settings_that_cannot_work_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("config.toml");
+    let refused = |text: &str| {
+        std::fs::write(&file, text).expect("write");
+        load(sources(&file, Settings::default()))
+            .expect_err(text)
+            .to_string()
+            .replace(&format!("config {}: ", file.display()), "")
+    };
+    assert_eq!(
+        refused("[privacy]\nclient_ip = \"hash\"\n"),
+        "[privacy] client_ip: hash needs hash_key_file, the key the pseudonyms are made with"
+    );
+    assert!(
+        refused("[privacy]\nremote_user = \"hash\"\n")
+            .starts_with("[privacy] remote_user: hash needs")
+    );
+    assert!(
+        refused("[privacy]\nquery = \"redact\"\n").starts_with("[privacy] query: redact needs")
+    );
+    assert!(
+        refused("[privacy]\nquery = \"keep\"\nredact_query_params = [\"t\"]\n")
+            .starts_with("[privacy] redact_query_params: query = \"keep\" redacts nothing")
+    );
+    assert_eq!(
+        refused("[privacy]\nipv4_prefix = 33\n"),
+        "[privacy] ipv4_prefix: 33 is out of range (0 to 32 bits)"
+    );
+    assert!(refused("[privacy]\ndrop_fields = [\"path\"]\n").contains("name \"request\""));
+    assert!(
+        refused("[privacy]\nclient_ip = \"mask\"\n").starts_with("line 2: unknown variant `mask`")
+    );
+    assert!(refused("[privacy]\nclientip = \"hash\"\n").contains("unknown field `clientip`"));
+
+    let missing = dir.path().join("missing.key");
+    let flags = Settings {
+        privacy: settings::PrivacySettings {
+            hash_key_file: Some(missing.clone()),
+            ..settings::PrivacySettings::default()
+        },
+        ..Settings::default()
+    };
+    std::fs::write(&file, "").expect("write");
+    let error = load(sources(&file, flags))
+        .expect_err("no key file")
+        .to_string();
+    assert!(
+        error.starts_with(&format!(
+            "--hash-key-file: {}: No such file",
+            missing.display()
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn reload_reads_the_key_file_again() {
+    use crate::record::{Encoder, LineMeta, RecordId};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = key_file(dir.path(), "hash.key", "the first key, 16 bytes or more");
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[privacy]\nclient_ip = \"hash\"\nhash_key_file = {:?}\n",
+            key.display()
+        ),
+    )
+    .expect("write");
+    let line = b"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.0\" 200 1";
+    let remote_host = |config: &Config| {
+        let mut encoder =
+            Encoder::with_privacy(LogFormat::new("common").unwrap(), "h", &config.privacy);
+        let meta = LineMeta {
+            id: RecordId { stream: 1, seq: 0 },
+            received_at_us: 0,
+            truncated: false,
+        };
+        let mut out = Vec::new();
+        encoder.encode(line, &meta, &mut out);
+        let record: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        record["remote_host"]
+            .as_str()
+            .expect("a pseudonym")
+            .to_string()
+    };
+    let config = load(sources(&file, Settings::default())).expect("valid");
+    let first = remote_host(&config);
+    assert_eq!(first, remote_host(&config.reload().expect("same key")));
+    key_file(dir.path(), "hash.key", "the second key, rotated at last");
+    let rotated = config.reload().expect("new key");
+    assert_ne!(first, remote_host(&rotated), "a new key, new pseudonyms");
+    std::fs::write(&key, "").expect("empty it");
+    let error = config.reload().expect_err("an empty key file");
+    assert!(error.to_string().ends_with("is empty"), "{error}");
+}

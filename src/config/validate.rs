@@ -1,13 +1,19 @@
 //! The merged settings -> a validated [`Config`]'s areas: ranges, names, Pub/Sub's limits,
-//! and the record fields the format really has.
+//! the record fields the format really has (less those privacy drops), and the privacy
+//! policy with its key.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::settings::{self, FsyncSetting, FullPolicySetting, KeyValue, Layer, Settings};
+use super::key_file;
+use super::settings::{
+    self, ClientIpSetting, FsyncSetting, FullPolicySetting, KeyValue, Layer, PrivacySettings,
+    QuerySetting, RawSetting, RemoteUserSetting, Settings,
+};
 use super::{ConfigError, Endpoint, Input, Privileges, Publish, Report, Shutdown};
 use crate::logformat::LogFormat;
-use crate::record;
+use crate::record::{self, ClientIp, Prefixes, Privacy, Query, Raw, RemoteUser};
 use crate::spool::{FsyncPolicy, FullPolicy, SpoolOptions};
 
 /// Longest accepted `read_coalesce`.
@@ -33,9 +39,18 @@ pub(super) struct Origin<'a> {
 
 impl Origin<'_> {
     fn of(&self, key: &str) -> String {
+        let privacy = settings::is_privacy_key(key);
+        let flagged = if privacy {
+            (self.flags.get("privacy"))
+                .and_then(toml::Value::as_table)
+                .is_some_and(|table| table.contains_key(key))
+        } else {
+            self.flags.contains_key(key)
+        };
         match self.file {
-            Some(path) if !self.flags.contains_key(key) => {
-                format!("config {}: {key}", path.display())
+            Some(path) if !flagged => {
+                let table = if privacy { "[privacy] " } else { "" };
+                format!("config {}: {table}{key}", path.display())
             }
             _ => settings::flag(key),
         }
@@ -62,6 +77,7 @@ pub(super) struct Areas {
     pub privileges: Privileges,
     pub shutdown: Shutdown,
     pub report: Report,
+    pub privacy: Arc<Privacy>,
 }
 
 /// Checks every setting; the first one refused is the error.
@@ -133,12 +149,16 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
         ));
     }
 
-    let attributes = check_attributes(&s.attributes, &s.attribute_fields, &format)
+    let privacy = check_privacy(s.privacy, &format, at)?;
+    let columns: Vec<String> = (record::columns(&format, &privacy).into_iter())
+        .map(|c| c.name)
+        .collect();
+    let attributes = check_attributes(&s.attributes, &s.attribute_fields, &columns)
         .map_err(|(key, message)| at.invalid(key, message))?;
     if let Some(field) = &s.ordering_key_field
-        && !record::columns(&format).iter().any(|c| &c.name == field)
+        && !columns.contains(field)
     {
-        return Err(at.invalid("ordering_key_field", unknown_field(field, &format)));
+        return Err(at.invalid("ordering_key_field", unknown_field(field, &columns)));
     }
 
     let fsync = match at.given("spool_fsync", s.spool_fsync)? {
@@ -225,7 +245,103 @@ pub(super) fn validate(s: Settings, at: &Origin<'_>) -> Result<Areas, ConfigErro
             status_file: s.status_file,
             metrics_listen,
         },
+        privacy: Arc::new(privacy),
     })
+}
+
+/// The `[privacy]` table -> the policy, with its key read from `hash_key_file`.
+fn check_privacy(
+    p: PrivacySettings,
+    format: &LogFormat,
+    at: &Origin<'_>,
+) -> Result<Privacy, ConfigError> {
+    let client_ip = match at.given("client_ip", p.client_ip)? {
+        ClientIpSetting::Keep => ClientIp::Keep,
+        ClientIpSetting::Truncate => ClientIp::Truncate,
+        ClientIpSetting::Hash => ClientIp::Hash,
+        ClientIpSetting::Drop => ClientIp::Drop,
+    };
+    let remote_user = match at.given("remote_user", p.remote_user)? {
+        RemoteUserSetting::Keep => RemoteUser::Keep,
+        RemoteUserSetting::Hash => RemoteUser::Hash,
+        RemoteUserSetting::Drop => RemoteUser::Drop,
+    };
+    let prefixes = Prefixes {
+        v4: at.given("ipv4_prefix", p.ipv4_prefix)?,
+        v6: at.given("ipv6_prefix", p.ipv6_prefix)?,
+    };
+    for (key, bits, max) in [
+        ("ipv4_prefix", prefixes.v4, 32),
+        ("ipv6_prefix", prefixes.v6, 128),
+    ] {
+        if bits > max {
+            return Err(at.invalid(key, format!("{bits} is out of range (0 to {max} bits)")));
+        }
+    }
+    let client_ip_headers = at.given("client_ip_headers", p.client_ip_headers)?;
+    for (key, names) in [
+        ("client_ip_headers", &client_ip_headers),
+        ("redact_query_params", &p.redact_query_params),
+    ] {
+        if names.iter().any(|n| n.trim().is_empty()) {
+            return Err(at.invalid(key, "a name is empty"));
+        }
+    }
+    let key = match &p.hash_key_file {
+        Some(path) => Some(key_file::read(path).map_err(|m| at.invalid("hash_key_file", m))?),
+        None => None,
+    };
+    if key.is_none() {
+        let hashed = [
+            ("client_ip", client_ip == ClientIp::Hash),
+            ("remote_user", remote_user == RemoteUser::Hash),
+        ];
+        if let Some((name, _)) = hashed.iter().find(|(_, hashed)| *hashed) {
+            return Err(at.invalid(
+                name,
+                "hash needs hash_key_file, the key the pseudonyms are made with",
+            ));
+        }
+    }
+    let listed = !p.redact_query_params.is_empty();
+    let query = match (p.query, listed) {
+        (None | Some(QuerySetting::Redact), true) => Query::Redact,
+        (None | Some(QuerySetting::Keep), false) => Query::Keep,
+        (Some(QuerySetting::Drop), _) => Query::Drop,
+        (Some(QuerySetting::Redact), false) => {
+            return Err(at.invalid(
+                "query",
+                "redact needs redact_query_params, the parameters whose values are redacted",
+            ));
+        }
+        (Some(QuerySetting::Keep), true) => {
+            return Err(at.invalid(
+                "redact_query_params",
+                "query = \"keep\" redacts nothing: set query = \"redact\" or leave query out",
+            ));
+        }
+    };
+    for name in &p.drop_fields {
+        record::check_drop_field(format, name).map_err(|m| at.invalid("drop_fields", m))?;
+    }
+    let mut privacy = Privacy {
+        client_ip,
+        prefixes,
+        client_ip_headers,
+        remote_user,
+        redact_query_params: p.redact_query_params,
+        query,
+        drop_fields: p.drop_fields,
+        raw: Raw::Keep,
+        key,
+    };
+    privacy.raw = match p.raw {
+        Some(RawSetting::Keep) => Raw::Keep,
+        Some(RawSetting::Drop) => Raw::Drop,
+        None if privacy.is_off() => Raw::Keep,
+        None => Raw::Drop,
+    };
+    Ok(privacy)
 }
 
 fn duration(
@@ -252,11 +368,12 @@ fn resolve_endpoint(
     }
 }
 
-/// Pub/Sub's attribute limits, checked for the static attributes and the copied fields.
+/// Pub/Sub's attribute limits, checked for the static attributes and the copied fields
+/// (which must be among the records' `columns`).
 fn check_attributes(
     statics: &[KeyValue],
     fields: &[String],
-    format: &LogFormat,
+    columns: &[String],
 ) -> Result<Vec<(String, String)>, (&'static str, String)> {
     let mut attributes: Vec<(String, String)> = statics
         .iter()
@@ -275,11 +392,10 @@ fn check_attributes(
             ));
         }
     }
-    let columns = record::columns(format);
     for field in fields {
         check_attribute_key(field).map_err(|m| ("attribute_fields", m))?;
-        if !columns.iter().any(|c| &c.name == field) {
-            return Err(("attribute_fields", unknown_field(field, format)));
+        if !columns.contains(field) {
+            return Err(("attribute_fields", unknown_field(field, columns)));
         }
         if attributes.iter().any(|(k, _)| k == field) {
             return Err((
@@ -311,14 +427,10 @@ fn check_attribute_key(key: &str) -> Result<(), String> {
     }
 }
 
-fn unknown_field(field: &str, format: &LogFormat) -> String {
-    let names: Vec<String> = record::columns(format)
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+fn unknown_field(field: &str, columns: &[String]) -> String {
     format!(
         "{field:?} is not a field of this format's records (they have: {})",
-        names.join(", ")
+        columns.join(", ")
     )
 }
 

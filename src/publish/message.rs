@@ -4,10 +4,13 @@
 //! Lines are parsed here, on the way out of the spool, with the LogFormat and host recorded
 //! in their segment's header, and shaped for the destination their segment records (its
 //! static attributes, attribute fields and ordering key field), so a configuration reload
-//! only applies to lines read after it. The JSON of a whole batch is written into one
-//! buffer; each message's data is a slice of it.
+//! only applies to lines read after it. The privacy settings are the exception: they (and
+//! their key) are the configuration's in force when a record is sent, so a reload that
+//! tightens them covers the lines already spooled too. The JSON of a whole batch is written
+//! into one buffer; each message's data is a slice of it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use google_cloud_pubsub::model::Message;
@@ -16,7 +19,7 @@ use crate::config::{Config, MAX_ATTRIBUTE_VALUE_BYTES};
 use crate::destination::Destination;
 use crate::logformat::LogFormat;
 use crate::messages;
-use crate::record::{Encoder, LineMeta, RecordId};
+use crate::record::{Encoder, LineMeta, Privacy, RecordId};
 use crate::spool::{Batch, Route, SegmentInfo};
 use crate::stats::Stats;
 
@@ -46,6 +49,8 @@ pub struct MessageBuilder {
     /// Used for segments whose recorded format and host are unusable or unconfigured.
     fallback_format: LogFormat,
     fallback_host: String,
+    /// What records carry of their lines.
+    privacy: Arc<Privacy>,
 }
 
 impl MessageBuilder {
@@ -54,6 +59,7 @@ impl MessageBuilder {
             shapes: HashMap::new(),
             fallback_format: config.input.format.clone(),
             fallback_host: config.input.host.clone(),
+            privacy: Arc::clone(&config.privacy),
         }
     }
 
@@ -137,6 +143,7 @@ impl MessageBuilder {
             destination.ordering_key_field.clone(),
         );
         let (fallback, fallback_host) = (&self.fallback_format, &self.fallback_host);
+        let privacy = &self.privacy;
         self.shapes.entry(key).or_insert_with(|| {
             let format = match LogFormat::new(format) {
                 Ok(format) => format,
@@ -154,7 +161,7 @@ impl MessageBuilder {
             } else {
                 &segment.host
             };
-            let encoder = Encoder::new(format, host);
+            let encoder = Encoder::with_privacy(format, host, privacy);
             let attribute_fields = (destination.attribute_fields.iter())
                 .filter_map(|name| encoder.column_index(name).map(|i| (name.clone(), i)))
                 .collect();

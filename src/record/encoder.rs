@@ -1,9 +1,12 @@
 //! The [`Encoder`]: a line and what the reader knows of it in, its record out; and
 //! [`Encoder::value`], a column's plain value for the publisher.
 
+use std::sync::Arc;
+
 use super::buf::{Buf, Padded};
 use super::json;
-use super::layout::{Fixed, HEAD, Key, Layout};
+use super::layout::{Fixed, HEAD, Key, Layout, RawColumn};
+use super::privacy::{Privacy, Transform};
 use super::{LineMeta, RecordId};
 use crate::logformat::split_request;
 use crate::logformat::{Escaped, LineError, LogFormat, Parsed, Parser, Timestamp, Value};
@@ -80,10 +83,13 @@ struct Frame {
     /// The end of a record whose line was UTF-8, by `truncated`:
     /// `,"truncated":false,"invalid_utf8":false,"raw":null}`.
     tail: [Padded<64>; 2],
-    /// The end of a record whose line was not UTF-8, up to the `raw` text, by `truncated`.
+    /// The end of a record whose line was not UTF-8, up to the `raw` text (or to the end when
+    /// there is no `raw`), by `truncated`.
     tail_invalid: [Box<[u8]>; 2],
-    /// `,"raw":`
+    /// `,"raw":` (or `,"raw_hash":`, or nothing).
     raw: Padded,
+    /// What `raw` holds.
+    raw_column: RawColumn,
     /// `,"parse_error":`
     parse_error: Padded,
     /// `,"truncated":true}`: the end of a parse-error record of a cut line.
@@ -91,21 +97,27 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(host: &str) -> Frame {
+    fn new(host: &str, raw_column: RawColumn) -> Frame {
         let mut host_json = Buf::default();
         json::write_str(&mut host_json, host.as_bytes());
         let key = Fixed::key;
+        let raw_key = raw_column.key();
         let end = |truncated: bool, invalid: bool| -> Vec<u8> {
             let mut end = [
                 &key(Fixed::Truncated)[..],
                 if truncated { b"true" } else { b"false" },
                 &key(Fixed::InvalidUtf8),
                 if invalid { b"true" } else { b"false" },
-                &key(Fixed::Raw),
             ]
             .concat();
-            if !invalid {
-                end.extend_from_slice(b"null}");
+            match &raw_key {
+                Some(raw) => {
+                    end.extend_from_slice(raw);
+                    if !invalid {
+                        end.extend_from_slice(b"null}");
+                    }
+                }
+                None => end.push(b'}'),
             }
             end
         };
@@ -123,7 +135,8 @@ impl Frame {
             .into_boxed_slice(),
             tail: [end(false, false), end(true, false)].map(|t| Padded::new(&t)),
             tail_invalid: [end(false, true), end(true, true)].map(Vec::into_boxed_slice),
-            raw: Padded::new(&key(Fixed::Raw)),
+            raw: Padded::new(raw_key.as_deref().unwrap_or_default()),
+            raw_column,
             parse_error: Padded::new(&key(Fixed::ParseError)),
             truncated_end: Padded::new(&[&key(Fixed::Truncated)[..], b"true}"].concat()),
         }
@@ -163,11 +176,13 @@ impl AfterId {
     }
 }
 
-/// Turns lines into JSON records for one format and host.
+/// Turns lines into JSON records for one format and host, with a privacy policy.
 #[derive(Debug)]
 pub struct Encoder {
     parser: Parser,
     layout: Layout,
+    /// The privacy policy's transform of this format's fields, if it changes any.
+    transform: Option<Transform>,
     host: String,
     frame: Frame,
     /// The last stream id and `{"id":"`, its 16 hex digits and `-`.
@@ -191,14 +206,22 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// Records as the line gives them (no privacy policy).
     pub fn new(format: LogFormat, host: &str) -> Encoder {
-        let layout = Layout::new(&format);
-        let columns = layout.columns().len();
+        Encoder::with_privacy(format, host, &Arc::new(Privacy::default()))
+    }
+
+    /// Records shaped by `privacy`.
+    pub fn with_privacy(format: LogFormat, host: &str, privacy: &Arc<Privacy>) -> Encoder {
+        let layout = Layout::new(&format, privacy);
+        let columns = layout.slots();
+        let frame = Frame::new(host, layout.raw.clone());
         Encoder {
+            transform: Transform::new(privacy, &format),
             parser: Parser::new(format),
             layout,
             host: host.to_owned(),
-            frame: Frame::new(host),
+            frame,
             stream: None,
             seq: Counter::default(),
             after_id: None,
@@ -232,7 +255,10 @@ impl Encoder {
                 line_control: extremes.control(),
                 invalid_utf8: !line_utf8,
             };
-            sink.fields(&self.layout, &parsed)?;
+            match &mut self.transform {
+                None => sink.fields(&self.layout, &parsed)?,
+                Some(transform) => sink.private_fields(&self.layout, &parsed, transform)?,
+            }
             sink.tail(&self.layout, &self.frame, line, meta.truncated);
             Ok(sink.invalid_utf8)
         });
@@ -313,11 +339,12 @@ impl Encoder {
 
     /// The rest of a parse-error record: `raw` and `parse_error`.
     fn write_error(&mut self, line: &[u8], e: &LineError) {
-        let start = self.values.len();
-        self.values.put(String::from_utf8_lossy(line).as_bytes());
-        self.places[self.layout.at(Fixed::Raw)] = Some(Place::Values(start, self.values.len()));
-        self.record.put_padded(&self.frame.raw);
-        json::write_str(&mut self.record, &self.values.as_slice()[start..]);
+        let raw = self.layout.at(Fixed::Raw);
+        self.places[raw] = self.frame.raw_value(line, &mut self.values);
+        if let Some(Place::Values(start, end)) = self.places[raw] {
+            self.record.put_padded(&self.frame.raw);
+            json::write_str(&mut self.record, &self.values.as_slice()[start..end]);
+        }
 
         self.message.clear();
         self.parser.describe(e, &mut self.message);
@@ -332,6 +359,18 @@ impl Encoder {
 }
 
 impl Frame {
+    /// Appends what `raw` holds for `line` to `values`, and says where it is; `None` when
+    /// the record has no `raw`.
+    fn raw_value(&self, line: &[u8], values: &mut Buf) -> Option<Place> {
+        let start = values.len();
+        match &self.raw_column {
+            RawColumn::Line => values.put(String::from_utf8_lossy(line).as_bytes()),
+            RawColumn::Hash(key) => values.put(&key.pseudonym(line)),
+            RawColumn::Omitted => return None,
+        }
+        Some(Place::Values(start, values.len()))
+    }
+
     /// `{"id":"`, the 16 hex digits of the stream id and `-`.
     fn id_prefix(&self, id: RecordId) -> Padded {
         Padded::new(&[&self.id[..], &RecordId::prefix(id.stream)].concat())
@@ -359,6 +398,29 @@ impl Sink<'_> {
         for keys in &layout.fields {
             let Some(value) = values.next() else { break };
             self.field(col, keys, value?);
+            col += keys.len();
+        }
+        Ok(())
+    }
+
+    /// [`Sink::fields`] with each value transformed by the privacy policy first; a dropped
+    /// field has no keys and is left out.
+    #[inline(never)]
+    fn private_fields(
+        &mut self,
+        layout: &Layout,
+        parsed: &Parsed<'_>,
+        transform: &mut Transform,
+    ) -> Result<(), LineError> {
+        let mut col = HEAD;
+        let mut values = parsed.values();
+        for (f, keys) in layout.fields.iter().enumerate() {
+            let Some(value) = values.next() else { break };
+            let value = value?;
+            if keys.is_empty() {
+                continue;
+            }
+            self.field(col, keys, transform.apply(f, value));
             col += keys.len();
         }
         Ok(())
@@ -404,11 +466,12 @@ impl Sink<'_> {
             return;
         }
         self.out.put(&frame.tail_invalid[usize::from(truncated)]);
-        let start = self.values.len();
-        self.values.put(String::from_utf8_lossy(line).as_bytes());
-        self.places[raw] = Some(Place::Values(start, self.values.len()));
-        json::write_str(self.out, &self.values.as_slice()[start..]);
-        self.out.push(b'}');
+        self.places[raw] = frame.raw_value(line, self.values);
+        // Without `raw`, `tail_invalid` ended the record.
+        if let Some(Place::Values(start, end)) = self.places[raw] {
+            json::write_str(self.out, &self.values.as_slice()[start..end]);
+            self.out.push(b'}');
+        }
     }
 
     #[inline]

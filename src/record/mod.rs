@@ -10,9 +10,11 @@
 //!
 //! Every field's value goes through one place on its way into the record (`Sink::field` in
 //! `encoder`), and what the publisher derives from a record is read back from what was
-//! written there: a transform of a field's value (privacy) belongs just before that place,
-//! chosen per field by its directive (`logformat::Logged` says what each logs), and
-//! a field that must not be sent is one the layout gives no columns.
+//! written there. The privacy policy ([`Privacy`], `privacy`) transforms a field's value
+//! just before that place (truncated or hashed addresses, redacted queries, ...), chosen per
+//! field by its directive; a field it drops is one the layout gives no columns, and it
+//! decides what `raw` holds. So records, attributes copied from fields and the ordering
+//! key all carry the transformed values, and [`columns`] leaves dropped fields out.
 //!
 //! # Record keys
 //!
@@ -21,7 +23,8 @@
 //! `invalid_utf8` is true, else null). A line that does not match carries only `id`, `host`,
 //! `received_at`, `raw`, `parse_error` (what did not match, with a 1-based byte column) and,
 //! when set, `truncated`. Text that is not UTF-8 after unescaping gets U+FFFD and the record
-//! gets `invalid_utf8: true` and `raw`.
+//! gets `invalid_utf8: true` and `raw`. With privacy `raw = "drop"`, `raw` is `raw_hash`
+//! (the line's pseudonym) when there is a key, else absent.
 //!
 //! # Column names
 //!
@@ -69,13 +72,18 @@
 use crate::logformat::LogFormat;
 
 pub use encoder::Encoder;
+pub(crate) use layout::check_drop_field;
 pub use layout::{Column, ColumnType};
+pub use privacy::{
+    ClientIp, HashKey, KeyError, MIN_KEY_BYTES, Prefixes, Privacy, Query, Raw, RemoteUser,
+};
 
 mod buf;
 mod encoder;
 mod json;
 mod layout;
 mod names;
+mod privacy;
 
 /// Identity of a record: the stream it was read in (random per stream) and its number there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,9 +122,9 @@ pub struct LineMeta {
     pub truncated: bool,
 }
 
-/// Every key a record of `format` can carry, in output order.
-pub fn columns(format: &LogFormat) -> Vec<Column> {
-    layout::Layout::new(format).columns().to_vec()
+/// Every key a record of `format` shaped by `privacy` can carry, in output order.
+pub fn columns(format: &LogFormat, privacy: &Privacy) -> Vec<Column> {
+    layout::Layout::new(format, privacy).columns().to_vec()
 }
 
 #[cfg(test)]

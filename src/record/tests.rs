@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ColumnType, Encoder, LineMeta, RecordId, columns};
+use super::{ColumnType, Encoder, LineMeta, Privacy, RecordId, columns};
 use crate::logformat::LogFormat;
 
 /// The record for `line` under `format`.
@@ -21,7 +21,7 @@ fn record(format: &str, line: &str) -> Value {
 
 /// The type of column `name` under `format`.
 fn kind(format: &str, name: &str) -> ColumnType {
-    let columns = columns(&LogFormat::new(format).unwrap());
+    let columns = columns(&LogFormat::new(format).unwrap(), &Privacy::default());
     match columns.iter().find(|c| c.name == name) {
         Some(c) => c.kind,
         None => panic!("{format}: no column {name} in {columns:?}"),
@@ -271,7 +271,7 @@ fn a_nickname_names_its_columns() {
 #[test]
 fn duplicate_names_are_numbered() {
     let names = |f: &str| -> Vec<String> {
-        columns(&LogFormat::new(f).unwrap())
+        columns(&LogFormat::new(f).unwrap(), &Privacy::default())
             .into_iter()
             .map(|c| c.name)
             .collect()
@@ -297,7 +297,10 @@ fn duplicate_names_are_numbered() {
 #[test]
 fn record_keys_are_fixed_and_ordered() {
     let format = LogFormat::new("common").unwrap();
-    let names: Vec<String> = columns(&format).into_iter().map(|c| c.name).collect();
+    let names: Vec<String> = columns(&format, &Privacy::default())
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     let line = r#"203.0.113.1 - - [01/Nov/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 5"#;
     let mut out = Vec::new();
     let meta = LineMeta {
@@ -329,7 +332,7 @@ fn several_time_items_make_one_timestamp() {
     assert_eq!(rec["timestamp"], "2026-10-31T21:00:00.042Z");
     assert_eq!(rec["tz_offset"], "+03:30");
     assert_eq!(rec["remote_host"], "203.0.113.1");
-    let names: Vec<String> = columns(&LogFormat::new(format).unwrap())
+    let names: Vec<String> = columns(&LogFormat::new(format).unwrap(), &Privacy::default())
         .into_iter()
         .map(|c| c.name)
         .collect();
@@ -375,7 +378,7 @@ fn every_column_has_a_description() {
         r#"%a %{c}a %A %B %{X}C %D %{X}e %f %h %{c}h %H %{X}i %k %l %L %m %{X}n %{X}o %p %{local}p %P %{tid}P %q "%r" %R %>s %<s %t %T %u %U %v %V %X %I %O %S %^FB %{X}^ti %{X}^to %{X}x %{X}c"#,
     )
     .unwrap();
-    for c in columns(&format) {
+    for c in columns(&format, &Privacy::default()) {
         assert!(!c.description.is_empty(), "{}", c.name);
         assert!(
             c.name
@@ -418,7 +421,10 @@ fn values_match_the_record() {
     ];
     for (format, log, more) in cases {
         let format = LogFormat::new(format.trim_end()).unwrap();
-        let names: Vec<String> = columns(&format).into_iter().map(|c| c.name).collect();
+        let names: Vec<String> = columns(&format, &Privacy::default())
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
         let mut encoder = Encoder::new(format, "web-1");
         let lines = log
             .split(|&b| b == b'\n')
