@@ -9,6 +9,11 @@ Mix: IPv4 and IPv6 clients, several methods, paths with query strings, statuses
 200/304/404/301/500 and 408 with a "-" request, "-" bytes, referers, real-looking user agents
 (some with \" escapes), timestamps advancing over one day at +0100. Lines average about
 230 bytes.
+
+Every line has its own random client unless --visitors N is given: then N visits are under
+way at any time, each line comes from one of them chosen at random, and each visit makes
+12 requests on average (its client address and user stay the same) before a new visitor
+takes its place, as on a real site where a page brings its images and scripts.
 """
 
 import argparse
@@ -130,7 +135,29 @@ def timestamp(t):
     )
 
 
-def line(rng, when):
+class Visitors:
+    """N concurrent visits; `None` gives every line a new client."""
+
+    MEAN_REQUESTS = 12
+
+    def __init__(self, rng, n):
+        self.rng = rng
+        self.visits = [self.new_visit() for _ in range(n)] if n else None
+
+    def new_visit(self):
+        return [client(self.rng), self.rng.choice(USERS)]
+
+    def next(self):
+        if self.visits is None:
+            return client(self.rng), self.rng.choice(USERS)
+        i = self.rng.randrange(len(self.visits))
+        visit = self.visits[i]
+        if self.rng.random() < 1 / self.MEAN_REQUESTS:
+            self.visits[i] = self.new_visit()
+        return visit
+
+
+def line(rng, when, visitors):
     status = rng.choice(STATUSES)
     if status == 408:
         request, size, referer, agent = "-", "-", "-", "-"
@@ -145,8 +172,9 @@ def line(rng, when):
             size = str(rng.randint(180, 600))
         referer = fill(rng.choice(REFERERS), rng)
         agent = rng.choices(USER_AGENTS, UA_WEIGHTS)[0]
+    who, user = visitors.next()
     return '%s - %s %s "%s" %d %s "%s" "%s"\n' % (
-        client(rng), rng.choice(USERS), timestamp(when), request, status, size, referer, agent
+        who, user, timestamp(when), request, status, size, referer, agent
     )
 
 
@@ -155,15 +183,18 @@ def main():
     parser.add_argument("count", type=int, help="number of lines")
     parser.add_argument("out", help="output file, - for stdout")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--visitors", type=int, default=0,
+                        help="concurrent visits whose lines share a client (default: none)")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
+    visitors = Visitors(rng, args.visitors)
     step = SECONDS_PER_DAY / max(args.count, 1)
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8", newline="\n")
     with out:
         buffer = []
         for i in range(args.count):
-            buffer.append(line(rng, START + datetime.timedelta(seconds=int(i * step))))
+            buffer.append(line(rng, START + datetime.timedelta(seconds=int(i * step)), visitors))
             if len(buffer) == 10000:
                 out.write("".join(buffer))
                 buffer.clear()

@@ -14,14 +14,19 @@ ensure_gnu_time() {
     fi
 }
 
-# Creates $BENCH_DIR/combined-N.log with bench/gen_log.py unless it exists; prints its path.
+# log_file N [VISITORS]: creates $BENCH_DIR/combined-N.log (or combined-N-vVISITORS.log, whose
+# lines come from VISITORS concurrent visits, see bench/gen_log.py) unless it exists; prints
+# its path.
 log_file() {
-    local lines=$1
+    local lines=$1 visitors=${2:-0}
     local path="$BENCH_DIR/combined-$lines.log"
+    if ((visitors > 0)); then
+        path="$BENCH_DIR/combined-$lines-v$visitors.log"
+    fi
     mkdir -p "$BENCH_DIR"
     if [[ ! -s $path ]]; then
         echo "generating $path" >&2
-        python3 bench/gen_log.py "$lines" "$path.tmp"
+        python3 bench/gen_log.py "$lines" "$path.tmp" --visitors "$visitors"
         mv "$path.tmp" "$path"
     fi
     echo "$path"

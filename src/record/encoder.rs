@@ -216,8 +216,9 @@ impl Encoder {
         let layout = Layout::new(&format, privacy);
         let columns = layout.slots();
         let frame = Frame::new(host, layout.raw.clone());
+        let dropped = |f: usize| !privacy.drop_fields.is_empty() && layout.fields[f].is_empty();
         Encoder {
-            transform: Transform::new(privacy, &format),
+            transform: Transform::new(privacy, &format, dropped),
             parser: Parser::new(format),
             layout,
             host: host.to_owned(),
@@ -403,8 +404,8 @@ impl Sink<'_> {
         Ok(())
     }
 
-    /// [`Sink::fields`] with each value transformed by the privacy policy first; a dropped
-    /// field has no keys and is left out.
+    /// [`Sink::fields`] with the values of the fields `transform` changes transformed
+    /// first; a dropped field has no keys and is left out.
     #[inline(never)]
     fn private_fields(
         &mut self,
@@ -416,11 +417,14 @@ impl Sink<'_> {
         let mut values = parsed.values();
         for (f, keys) in layout.fields.iter().enumerate() {
             let Some(value) = values.next() else { break };
-            let value = value?;
-            if keys.is_empty() {
-                continue;
+            let mut value = value?;
+            if !transform.keeps(f) {
+                if keys.is_empty() {
+                    continue;
+                }
+                value = transform.apply(f, value);
             }
-            self.field(col, keys, transform.apply(f, value));
+            self.field(col, keys, value);
             col += keys.len();
         }
         Ok(())

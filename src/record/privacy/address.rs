@@ -76,10 +76,29 @@ pub(super) fn canonical(addr: IpAddr, out: &mut Vec<u8>) {
     write_addr(addr, out);
 }
 
-/// Appends `addr` as text.
+/// Appends `addr` as text (`Display`'s, with IPv4 written without the formatter: most
+/// addresses are IPv4).
 pub(super) fn write_addr(addr: IpAddr, out: &mut Vec<u8>) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{addr}");
+    match addr {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        // Writing to a Vec cannot fail.
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{addr}");
+        }
+    }
 }
 
 /// The entries of a forwarded-for list: split at commas, blanks around them taken off,
@@ -182,5 +201,32 @@ mod tests {
     fn list_entries() {
         let got: Vec<&[u8]> = entries(b" 192.0.2.1 ,, 10.0.0.1,unknown ,\t").collect();
         assert_eq!(got, [&b"192.0.2.1"[..], b"10.0.0.1", b"unknown"]);
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let mut out = Vec::new();
+        for v4 in [
+            0u32,
+            1,
+            9,
+            10,
+            99,
+            100,
+            255,
+            0x0a00_0001,
+            0xc000_0201,
+            0x6464_6464,
+            u32::MAX,
+        ] {
+            for addr in [
+                IpAddr::V4(Ipv4Addr::from(v4)),
+                IpAddr::V6(Ipv6Addr::from(u128::from(v4))),
+            ] {
+                out.clear();
+                write_addr(addr, &mut out);
+                assert_eq!(out, addr.to_string().as_bytes());
+            }
+        }
     }
 }

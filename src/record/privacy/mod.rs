@@ -151,6 +151,8 @@ enum Rule {
     AddressList,
     User,
     Url,
+    /// A field of `drop_fields`: the layout gives it no columns.
+    Drop,
 }
 
 /// A [`Privacy`] applied to the fields of one format: the rule of each field, and the
@@ -169,11 +171,23 @@ pub(super) struct Transform {
 }
 
 impl Transform {
-    /// The transform of `privacy` for `format`'s fields; `None` when it changes no field
-    /// and drops none.
-    pub(super) fn new(privacy: &Arc<Privacy>, format: &LogFormat) -> Option<Transform> {
-        let rules: Vec<Rule> = format.directives().map(|d| privacy.rule(d)).collect();
-        if rules.iter().all(|r| *r == Rule::Keep) && privacy.drop_fields.is_empty() {
+    /// The transform of `privacy` for `format`'s fields, of which `dropped` says which
+    /// the layout gives no columns; `None` when it changes no field and drops none.
+    pub(super) fn new(
+        privacy: &Arc<Privacy>,
+        format: &LogFormat,
+        dropped: impl Fn(usize) -> bool,
+    ) -> Option<Transform> {
+        let rules: Vec<Rule> = (format.directives().enumerate())
+            .map(|(f, d)| {
+                if dropped(f) {
+                    Rule::Drop
+                } else {
+                    privacy.rule(d)
+                }
+            })
+            .collect();
+        if rules.iter().all(|r| *r == Rule::Keep) {
             return None;
         }
         Some(Transform {
@@ -187,8 +201,16 @@ impl Transform {
         })
     }
 
-    /// The value of field `field` (its index in the format) as it is to be written.
+    /// Whether field `field` (its index in the format) is written as it is: no call to
+    /// [`Transform::apply`] is needed.
     #[inline]
+    pub(super) fn keeps(&self, field: usize) -> bool {
+        self.rules[field] == Rule::Keep
+    }
+
+    /// The value of field `field` (its index in the format) as it is to be written. Out of
+    /// line: the encoder's loop stays as small as without privacy for the fields kept.
+    #[inline(never)]
     pub(super) fn apply<'a>(&'a mut self, field: usize, value: Value<'a>) -> Value<'a> {
         let rule = self.rules[field];
         let (Value::Text(text) | Value::Request(text)) = value else {
@@ -196,6 +218,7 @@ impl Transform {
         };
         let kept = match rule {
             Rule::Keep => return value,
+            Rule::Drop => return Value::Null,
             Rule::Address => self.address(text),
             Rule::AddressList => self.address_list(text),
             Rule::User => self.user(text),
@@ -316,6 +339,7 @@ impl Transform {
         if query::query_start(raw).is_none() {
             return value;
         }
+
         let (head, url, tail) = match value {
             Value::Request(_) => match split_request(raw) {
                 Some(parts) => {
@@ -330,7 +354,11 @@ impl Transform {
         self.out.extend_from_slice(head);
         match self.privacy.query {
             Query::Drop => query::drop_query(url, &mut self.out),
-            _ => query::redact(url, &self.names, &mut self.out, &mut self.scratch),
+            _ => {
+                if !query::redact(url, &self.names, &mut self.out, &mut self.scratch) {
+                    return value;
+                }
+            }
         }
         self.out.extend_from_slice(tail);
         if self.out.is_empty() {
