@@ -17,6 +17,7 @@ use google_cloud_pubsub::model::Message;
 
 use crate::config::{Config, MAX_ATTRIBUTE_VALUE_BYTES};
 use crate::destination::Destination;
+use crate::live::Live;
 use crate::logformat::LogFormat;
 use crate::messages;
 use crate::record::{Encoder, LineMeta, Privacy, RecordId};
@@ -51,6 +52,35 @@ pub struct MessageBuilder {
     fallback_host: String,
     /// What records carry of their lines.
     privacy: Arc<Privacy>,
+}
+
+/// The [`MessageBuilder`] of the configuration in force, made again when a reload brings a
+/// new one. It is looked at just before each use: a batch may have waited in the spool
+/// across a reload, and it goes out under the privacy settings (and key) in force when it
+/// is sent.
+pub struct LiveBuilder {
+    generation: u64,
+    builder: MessageBuilder,
+}
+
+impl LiveBuilder {
+    pub fn new(live: &Live) -> LiveBuilder {
+        let current = live.load();
+        LiveBuilder {
+            generation: current.generation,
+            builder: MessageBuilder::new(&current.config),
+        }
+    }
+
+    /// The builder of the configuration in force now.
+    pub fn get(&mut self, live: &Live) -> &mut MessageBuilder {
+        let current = live.load();
+        if current.generation != self.generation {
+            self.generation = current.generation;
+            self.builder = MessageBuilder::new(&current.config);
+        }
+        &mut self.builder
+    }
 }
 
 impl MessageBuilder {

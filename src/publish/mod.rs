@@ -61,7 +61,7 @@ use crate::spool::{Batch, SpoolError, SpoolReader};
 use crate::stats::Stats;
 use connect::{Batching, ConnectError, TransientErrors};
 use dead_letter::{DeadLetters, Letter};
-use message::MessageBuilder;
+use message::{LiveBuilder, MessageBuilder};
 use route::{Redirect, Routes};
 use trouble::Kind;
 
@@ -166,7 +166,7 @@ pub async fn run(
     mut ctx: PublishContext,
 ) -> Result<Outcome, Error> {
     let mut current = live.load();
-    let mut builder = MessageBuilder::new(&current.config);
+    let mut builder = LiveBuilder::new(live);
     let mut dead = DeadLetters::new(&current.config.spool.dir);
     let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
     let mut in_flight_records = 0usize;
@@ -184,10 +184,10 @@ pub async fn run(
 
     loop {
         // One snapshot of the configuration per turn; a new one (a reload) rebuilds what
-        // is made from it. Batches in flight keep their clients and destinations.
+        // is made from it. Batches in flight keep their clients and destinations. The
+        // message builder is looked at again whenever it is used (`LiveBuilder`).
         let latest = live.load();
         if latest.generation != current.generation {
-            builder = MessageBuilder::new(&latest.config);
             ctx.routes
                 .reconfigure(latest.config.destination(), latest.credentials.clone());
             if latest.config.report.interval != current.config.report.interval {
@@ -227,7 +227,7 @@ pub async fn run(
                     }
                 }
                 if !suspects.is_empty() {
-                    let messages = builder.build(
+                    let messages = builder.get(live).build(
                         &entry.batch, &entry.destination, &suspects, false, &ctx.stats,
                     );
                     let client = ctx
@@ -241,7 +241,7 @@ pub async fn run(
                 }
                 if !refused.is_empty() {
                     let say = limit.allow((Kind::Rejected, entry.topic.clone()), std::time::Instant::now());
-                    if let Err(kept) = set_aside(entry, refused, &mut builder, &mut dead, &ctx.stats, say) {
+                    if let Err(kept) = set_aside(entry, refused, builder.get(live), &mut dead, &ctx.stats, say) {
                         retry.extend(kept);
                     }
                 }
@@ -280,7 +280,7 @@ pub async fn run(
                 }
                 let failed = std::mem::take(&mut entry.failed);
                 let messages =
-                    builder.build(&entry.batch, &entry.destination, &failed, false, &ctx.stats);
+                    builder.get(live).build(&entry.batch, &entry.destination, &failed, false, &ctx.stats);
                 let client = ctx
                     .routes
                     .client(config, &entry.destination, Batching::Configured)
@@ -309,7 +309,7 @@ pub async fn run(
                 let key = next_key;
                 next_key += 1;
                 let all: Vec<u32> = (0..batch.records.len() as u32).collect();
-                let messages = builder.build(&batch, &destination, &all, true, &ctx.stats);
+                let messages = builder.get(live).build(&batch, &destination, &all, true, &ctx.stats);
                 let client = ctx.routes.client(config, &destination, Batching::Configured).await?;
                 in_flight_records += batch.records.len();
                 sending.push(send(&client, key, false, messages));
