@@ -39,7 +39,8 @@
 //! - `destination`: where and how records are sent (topic, attributes, ordering key), as
 //!   recorded in each spool segment.
 //! - `record`: a line's values -> one flat JSON object; owns every key, the column names and
-//!   their order (`record::columns`, which `schema` and the configuration ask).
+//!   their order (`record::columns`, which `schema` and the configuration ask), and applies
+//!   the privacy settings to each value on its way in (`record::privacy`).
 //! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that
 //!   runs it, giving each directive's typed value. Knows directives, not JSON or column names.
 //! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
