@@ -20,7 +20,7 @@ use common::logger::{
     PATIENCE, finish, has_a_segment, signal, spooled_records, wait_until, without_run_keys,
     write_lines,
 };
-use common::{Emulator, Pulled, binary};
+use common::{Emulator, Pulled, binary, skip_or_fail};
 
 const FORMAT: &str =
     r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i""#;
@@ -480,4 +480,79 @@ fn a_refused_key_keeps_every_line_unsent_and_sighup_reloads_the_key() {
     let under_b = host_of(&probe, &key_path);
     assert_ne!(under_a, under_b);
     assert_eq!(arrived_for(&after, 1000), under_b, "{}", stderr());
+}
+
+#[test]
+fn schema_leaves_out_what_is_dropped_and_check_says_what_privacy_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = key_file(dir.path(), "hash.key", "0123456789abcdef-key", 0o600);
+    let key = key.to_str().expect("UTF-8");
+    let columns = |args: &[&str]| -> Vec<String> {
+        let out = Command::new(binary())
+            .args([
+                "schema",
+                "--format",
+                "combined",
+                "--drop-field",
+                "user_agent",
+            ])
+            .args(args)
+            .output()
+            .expect("run schema");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let schema: Value = serde_json::from_slice(&out.stdout).expect("a JSON schema");
+        (schema.as_array().expect("a list of columns").iter())
+            .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let hashed = columns(&["--client-ip", "hash", "--hash-key-file", key]);
+    assert!(hashed.contains(&"referer".to_owned()), "{hashed:?}");
+    assert!(hashed.contains(&"raw_hash".to_owned()), "{hashed:?}");
+    assert!(
+        !hashed.iter().any(|c| c == "user_agent" || c == "raw"),
+        "{hashed:?}"
+    );
+    let dropped = columns(&["--client-ip", "drop"]);
+    assert!(
+        !dropped.iter().any(|c| c == "raw" || c == "raw_hash"),
+        "{dropped:?}"
+    );
+
+    // SAFETY: geteuid() has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip_or_fail("needs root (check looks at the drop of privileges)");
+        return;
+    }
+    let out = Command::new(binary())
+        .args([
+            "check",
+            "--project",
+            "test",
+            "--topic",
+            "t",
+            "--user",
+            "nobody",
+        ])
+        .args(["--client-ip", "hash", "--hash-key-file", key])
+        .args(["--redact-query-param", "Token", "--endpoint"])
+        .arg(common::logger::closed_endpoint())
+        .arg("--spool-dir")
+        .arg(dir.path().join("spool"))
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .output()
+        .expect("run check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = (stdout.lines())
+        .find(|l| l.contains("privacy:"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("WARN")
+            && line.contains("client_ip hash, remote_user keep, query redact (Token)")
+            && line.contains(&format!("chown nobody {key}")),
+        "{stdout}"
+    );
 }

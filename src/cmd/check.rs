@@ -2,6 +2,8 @@
 //! check on stdout, `OK`, `WARN` or `FAIL`, and what to fix:
 //!
 //! - the configuration (it loaded, or the command would not have started) and its format;
+//! - what the privacy settings do, and whether a reload after the drop of privileges can
+//!   read the key file again;
 //! - with `--sample FILE`, the share of a real log's lines the format parses, and the first
 //!   few that it does not, explained;
 //! - as root, the configuration and credentials files only root can write;
@@ -108,6 +110,7 @@ pub fn run(config: &Config, sample: Option<&Path>) -> Vec<Finding> {
     }
     let (account_finding, account) = account(config);
     findings.push(account_finding);
+    findings.push(privacy(config, account.as_ref()));
     findings.push(spool_dir(config, account.as_ref()));
     let runtime = match crate::startup::runtime() {
         Ok(runtime) => runtime,
@@ -167,6 +170,55 @@ fn format(config: &Config) -> Finding {
                 .join(", ")
         ),
     )
+}
+
+/// What the `[privacy]` table does; a WARN when the logger will drop privileges and then
+/// could not read the key file at a reload.
+fn privacy(config: &Config, account: Option<&Account>) -> Finding {
+    const WHAT: &str = "privacy";
+    let privacy = &config.privacy;
+    if privacy.is_off() {
+        return finding(
+            Verdict::Ok,
+            WHAT,
+            "off: records carry every field as logged (README \"Privacy\")",
+        );
+    }
+    // The settings' values as written in the file: `Hash` -> `hash`.
+    let value = |v: &dyn fmt::Debug| format!("{v:?}").to_lowercase();
+    let mut text = format!(
+        "client_ip {}, remote_user {}, query {}",
+        value(&privacy.client_ip),
+        value(&privacy.remote_user),
+        value(&privacy.query)
+    );
+    if !privacy.redact_query_params.is_empty() {
+        let _ = write!(text, " ({})", privacy.redact_query_params.join(", "));
+    }
+    if !privacy.drop_fields.is_empty() {
+        let _ = write!(text, ", drop_fields {}", privacy.drop_fields.join(", "));
+    }
+    let _ = write!(text, ", raw {}", value(&privacy.raw));
+    let Some(path) = &privacy.key_file else {
+        return finding(Verdict::Ok, WHAT, text);
+    };
+    let _ = write!(text, "; key from {}", path.display());
+    let owner = fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+    match (account.filter(|_| privileges::is_root()), owner) {
+        (Some(account), Ok(owner)) if owner != account.uid => finding(
+            Verdict::Warn,
+            WHAT,
+            format_args!(
+                "{text}, owned by {}: a reload after the drop to {} cannot read it \
+                 (chown {} {})",
+                ownership::user_label(owner),
+                account.user,
+                account.user,
+                path.display()
+            ),
+        ),
+        _ => finding(Verdict::Ok, WHAT, text),
+    }
 }
 
 /// The share of `path`'s lines the format parses, and the first few it does not.

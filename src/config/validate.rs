@@ -334,6 +334,7 @@ fn check_privacy(
         drop_fields: p.drop_fields,
         raw: Raw::Keep,
         key,
+        key_file: p.hash_key_file,
     };
     privacy.raw = match p.raw {
         Some(RawSetting::Keep) => Raw::Keep,

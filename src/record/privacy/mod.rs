@@ -90,6 +90,8 @@ pub struct Privacy {
     pub raw: Raw,
     /// The key pseudonyms are made with.
     pub key: Option<HashKey>,
+    /// The file it was read from (`check` looks at it).
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Prefixes {
