@@ -23,8 +23,10 @@ BINARY=target/release/accesslog-pubsub
 
 ensure_gnu_time
 cargo build --release --quiet
-visits=$(log_file "$LINES" "$VISITORS")
-distinct=$(log_file "$LINES")
+declare -A inputs=(
+    [visits]=$(log_file "$LINES" "$VISITORS")
+    [distinct]=$(log_file "$LINES")
+)
 
 pin=()
 if command -v taskset >/dev/null; then
@@ -41,7 +43,7 @@ private=(--client-ip hash --hash-key-file "$key" --redact-query-param q
 
 # Not timed: the private records must be what the settings promise, or their cost means
 # nothing: no client address, no value of a redacted parameter, no raw line.
-sample=$("$BINARY" parse --format combined "${private[@]}" <"$visits" | head -n 20000)
+sample=$("$BINARY" parse --format combined "${private[@]}" <"${inputs[visits]}" | head -n 20000)
 if grep -qE '"remote_host":"[0-9.:a-f]+"|[?&](q|id)=[^R&"]|"raw":' <<<"$sample"; then
     echo "privacy settings left something out of place:" >&2
     grep -m 3 -E '"remote_host":"[0-9.:a-f]+"|[?&](q|id)=[^R&"]|"raw":' <<<"$sample" >&2
@@ -50,7 +52,7 @@ fi
 
 for _ in $(seq "$RUNS"); do
     for file in visits distinct; do
-        input=${!file}
+        input=${inputs[$file]}
         timed "$results/$file-plain" "$input" "${pin[@]}" "$BINARY" parse --format combined
         timed "$results/$file-private" "$input" "${pin[@]}" "$BINARY" parse --format combined \
             "${private[@]}"
