@@ -102,11 +102,36 @@ pub(super) fn write_addr(addr: IpAddr, out: &mut Vec<u8>) {
 }
 
 /// The entries of a forwarded-for list: split at commas, blanks around them taken off,
-/// empty ones skipped.
+/// empty ones skipped. Of an RFC 7239 `Forwarded` element (`for=192.0.2.60;proto=http`),
+/// the entry is its `for` value, without the quotes an IPv6 address takes (which httpd
+/// logs as `\"`).
 pub(super) fn entries(list: &[u8]) -> impl Iterator<Item = &[u8]> {
     list.split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
+        .map(|e| forwarded_for(e.trim_ascii()))
         .filter(|e| !e.is_empty())
+}
+
+/// The `for` value of a `Forwarded` element, unquoted; `entry` itself when it has none.
+fn forwarded_for(entry: &[u8]) -> &[u8] {
+    let pairs = entry.split(|&b| b == b';').map(<[u8]>::trim_ascii);
+    let found = pairs.into_iter().find_map(|pair| {
+        let (name, value) = pair.split_at_checked(4)?;
+        name.eq_ignore_ascii_case(b"for=").then_some(value)
+    });
+    let Some(value) = found else {
+        return entry;
+    };
+    unquoted(value).unwrap_or(value).trim_ascii()
+}
+
+/// `value` without the quotes around it, raw (`"`) or as httpd escapes them (`\"`).
+fn unquoted(value: &[u8]) -> Option<&[u8]> {
+    let quote: &[u8] = if value.starts_with(b"\\\"") {
+        b"\\\""
+    } else {
+        b"\""
+    };
+    value.strip_prefix(quote)?.strip_suffix(quote)
 }
 
 #[cfg(test)]
@@ -195,6 +220,31 @@ mod tests {
         assert_eq!(canon("2001:DB8:0:0::1"), "2001:db8::1");
         assert_eq!(canon("::ffff:192.0.2.1"), "192.0.2.1");
         assert_eq!(canon("192.0.2.1:80"), "192.0.2.1");
+    }
+
+    #[test]
+    fn forwarded_elements_give_their_for_address() {
+        let header = br#"for=192.0.2.60;proto=http;by=203.0.113.43, For=\"[2001:db8:cafe::17]:4711\", proto=https;for="198.51.100.7:80", for=unknown,for="#;
+        let got: Vec<&[u8]> = entries(header).collect();
+        assert_eq!(
+            got,
+            [
+                &b"192.0.2.60"[..],
+                b"[2001:db8:cafe::17]:4711",
+                b"198.51.100.7:80",
+                b"unknown"
+            ]
+        );
+        assert_eq!(
+            parse(got[1]).map(text).as_deref(),
+            Some("2001:db8:cafe::17")
+        );
+        let plain: Vec<&[u8]> = entries(b"proto=https;by=10.0.0.1").collect();
+        assert_eq!(
+            plain,
+            [&b"proto=https;by=10.0.0.1"[..]],
+            "no for: the element as it is"
+        );
     }
 
     #[test]
