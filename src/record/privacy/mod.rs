@@ -5,7 +5,8 @@
 //! pseudonyms are made with. The encoder applies it in one place, to each field's value
 //! just before it is written (so the attributes and the ordering key read from the record
 //! see what was written), through a [`Transform`] made once per format: a [`Rule`] per
-//! field, chosen by what its directive logs.
+//! field, chosen by what its directive logs. A URL written as it was logged (no escapes to
+//! undo) is redacted as it is written: the transform says where its values to redact are.
 //!
 //! | field | rule |
 //! |---|---|
@@ -145,7 +146,7 @@ impl Privacy {
 
 /// What is done to one field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rule {
+pub(super) enum Rule {
     Keep,
     Address,
     AddressList,
@@ -162,6 +163,8 @@ pub(super) struct Transform {
     privacy: Arc<Privacy>,
     rules: Vec<Rule>,
     names: query::Names,
+    /// Where the values to redact in the last URL are ([`Transform::redactions`]).
+    redactions: Vec<(usize, usize)>,
     /// The last transformed value.
     out: Vec<u8>,
     /// A value unescaped, before it is hashed; a parameter name decoded.
@@ -194,6 +197,7 @@ impl Transform {
             privacy: Arc::clone(privacy),
             rules,
             names: query::Names::new(&privacy.redact_query_params),
+            redactions: Vec::new(),
             out: Vec::new(),
             scratch: Vec::new(),
             addresses: Memo::default(),
@@ -201,11 +205,45 @@ impl Transform {
         })
     }
 
-    /// Whether field `field` (its index in the format) is written as it is: no call to
-    /// [`Transform::apply`] is needed.
+    /// The rule of field `field` (its index in the format): [`Rule::Keep`] needs no call
+    /// to [`Transform::apply`].
     #[inline]
-    pub(super) fn keeps(&self, field: usize) -> bool {
-        self.rules[field] == Rule::Keep
+    pub(super) fn rule(&self, field: usize) -> Rule {
+        self.rules[field]
+    }
+
+    /// For a [`Rule::Url`] field written as it was logged (no escapes to undo): where in
+    /// `url` the values to redact are, in order (none when it has no query); the encoder
+    /// writes the URL with them replaced by [`query::REDACTED`]
+    /// ([`Transform::write_redacted`]). `None` when the policy drops queries instead, which
+    /// [`Transform::apply`] does.
+    #[inline]
+    pub(super) fn redactions(&mut self, url: &[u8]) -> Option<&[(usize, usize)]> {
+        if self.privacy.query != Query::Redact {
+            return None;
+        }
+        self.redactions.clear();
+        if let Some(query) = query::query_start(url) {
+            query::redactions(
+                url,
+                query,
+                &self.names,
+                &mut self.scratch,
+                &mut self.redactions,
+            );
+        }
+        Some(&self.redactions)
+    }
+
+    /// Gives `url` with `redactions` (from [`Transform::redactions`]) redacted to `put`,
+    /// piece by piece.
+    #[inline(always)]
+    pub(super) fn write_redacted(
+        url: &[u8],
+        redactions: &[(usize, usize)],
+        put: impl FnMut(&[u8]),
+    ) {
+        query::write_redacted(url, redactions, put);
     }
 
     /// The value of field `field` (its index in the format) as it is to be written. Out of
