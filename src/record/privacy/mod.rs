@@ -257,7 +257,7 @@ impl Transform {
         let kept = match rule {
             Rule::Keep => return value,
             Rule::Drop => return Value::Null,
-            Rule::Address => self.address(text),
+            Rule::Address => return self.address(text),
             Rule::AddressList => self.address_list(text),
             Rule::User => self.user(text),
             Rule::Url => return self.url(value, text),
@@ -271,19 +271,23 @@ impl Transform {
         })
     }
 
-    /// `client_ip` for an address field; false when nothing is left.
-    fn address(&mut self, text: Escaped<'_>) -> bool {
+    /// `client_ip` for an address field: a remembered result as it is in the memo.
+    fn address<'a>(&'a mut self, text: Escaped<'_>) -> Value<'a> {
+        let value = |raw: Option<&'a [u8]>| match raw {
+            Some(raw) => Value::Text(Escaped { raw, clean: true }),
+            None => Value::Null,
+        };
         if self.privacy.client_ip == ClientIp::Drop {
-            return false;
+            return Value::Null;
+        }
+        if let Some(i) = self.addresses.find(text.raw) {
+            return value(self.addresses.result(i));
         }
         self.out.clear();
-        if let Some(known) = self.addresses.get(text.raw) {
-            return known.map(|r| self.out.extend_from_slice(r)).is_some();
-        }
         let kept = self.one_address(text);
         let result = kept.then_some(&self.out[..]);
         self.addresses.put(text.raw, result);
-        kept
+        value(result)
     }
 
     /// `client_ip` for each entry of a forwarded-for list; entries that leave nothing are
