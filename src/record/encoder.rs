@@ -463,14 +463,15 @@ impl Sink<'_> {
         let key = &keys[0];
         self.out.put_padded(&key.open);
         let start = self.out.len();
-        let shift;
+        // Where the target ends in what is written.
+        let target_end;
         if redactions.is_empty() {
             self.out.put_quoted(raw);
-            shift = 0;
+            target_end = e;
         } else {
             self.out.put(&raw[..s]);
             Transform::write_redacted(&raw[s..e], redactions, |piece| self.out.put(piece));
-            shift = self.out.len() - start - e;
+            target_end = self.out.len() - start;
             self.out.put_quoted(&raw[e..]);
         }
         let place = Place::Record(start, self.out.len() - 1);
@@ -480,8 +481,10 @@ impl Sink<'_> {
             // the redacted request splits there too.
             let parts = RequestParts {
                 method: p.method,
-                target: (s, e + shift),
-                protocol: p.protocol.map(|(ps, pe)| (ps + shift, pe + shift)),
+                target: (s, target_end),
+                protocol: p
+                    .protocol
+                    .map(|(ps, pe)| (ps - e + target_end, pe - e + target_end)),
             };
             self.request_parts(col, keys, place, Some(parts));
         }
