@@ -491,9 +491,10 @@ impl Sink<'_> {
     }
 
     /// Writes one field's value under its keys, and notes where it is for
-    /// [`Encoder::value`]. Every value of a record passes here, and what the publisher
-    /// derives from a record (attributes, ordering key) is read from what was written here:
-    /// a per-field transform belongs just before it.
+    /// [`Encoder::value`]. Every value of a record passes here (but a URL that
+    /// [`Sink::url`] redacts as it writes it, noting its place the same way), and what the
+    /// publisher derives from a record (attributes, ordering key) is read from what was
+    /// written here: a per-field transform belongs just before it.
     #[inline(always)]
     fn field(&mut self, col: usize, keys: &[Key], value: Value<'_>) {
         match value {
