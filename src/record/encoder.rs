@@ -422,11 +422,25 @@ impl Sink<'_> {
                 Rule::Keep => self.field(col, keys, value),
                 _ if keys.is_empty() => continue,
                 Rule::Url => self.url(col, keys, value, f, transform),
-                _ => self.field(col, keys, transform.apply(f, value)),
+                _ => self.transformed(col, keys, value, f, transform),
             }
             col += keys.len();
         }
         Ok(())
+    }
+
+    /// Writes field `f`'s value as `transform` makes it. Out of line, so that the loop of
+    /// [`Sink::private_fields`] holds a single copy of [`Sink::field`].
+    #[inline(never)]
+    fn transformed(
+        &mut self,
+        col: usize,
+        keys: &[Key],
+        value: Value<'_>,
+        f: usize,
+        transform: &mut Transform,
+    ) {
+        self.field(col, keys, transform.apply(f, value));
     }
 
     /// A [`Rule::Url`] field: when it is written as it was logged (the usual case), with
@@ -458,7 +472,7 @@ impl Sink<'_> {
             .flatten()
         {
             Some(r) => r,
-            None => return self.field(col, keys, transform.apply(f, value)),
+            None => return self.transformed(col, keys, value, f, transform),
         };
         let key = &keys[0];
         self.out.put_padded(&key.open);
