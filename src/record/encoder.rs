@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::buf::{Buf, Padded};
 use super::json;
 use super::layout::{Fixed, HEAD, Key, Layout, RawColumn};
-use super::privacy::{Privacy, Rule, Transform};
+use super::privacy::{Privacy, REDACTED, Rule, Transform};
 use super::{LineMeta, RecordId};
 use crate::logformat::{Escaped, LineError, LogFormat, Parsed, Parser, Timestamp, Value};
 use crate::logformat::{RequestParts, split_request};
@@ -483,10 +483,15 @@ impl Sink<'_> {
             self.out.put_quoted(raw);
             target_end = e;
         } else {
-            self.out.put(&raw[..s]);
-            Transform::write_redacted(&raw[s..e], redactions, |piece| self.out.put(piece));
-            target_end = self.out.len() - start;
-            self.out.put_quoted(&raw[e..]);
+            // Up to each value, then `REDACTED` in its place; after the last one, the rest.
+            let mut copied = 0;
+            for &(value_start, value_end) in redactions {
+                self.out.put(&raw[copied..s + value_start]);
+                self.out.put(REDACTED);
+                copied = s + value_end;
+            }
+            target_end = self.out.len() - start + (e - copied);
+            self.out.put_quoted(&raw[copied..]);
         }
         let place = Place::Record(start, self.out.len() - 1);
         self.places[col] = Some(place);

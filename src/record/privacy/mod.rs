@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 pub use address::Prefixes;
 pub use hash::{HashKey, KeyError, MIN_KEY_BYTES};
+pub(super) use query::REDACTED;
 
 use crate::logformat::{Directive, Escaped, LogFormat, Logged, Named, Value, split_request};
 use memo::Memo;
@@ -214,9 +215,8 @@ impl Transform {
 
     /// For a [`Rule::Url`] field written as it was logged (no escapes to undo): where in
     /// `url` the values to redact are, in order (none when it has no query); the encoder
-    /// writes the URL with them replaced by [`query::REDACTED`]
-    /// ([`Transform::write_redacted`]). `None` when the policy drops queries instead, which
-    /// [`Transform::apply`] does.
+    /// writes the URL with them replaced by [`REDACTED`]. `None` when the policy drops
+    /// queries instead, which [`Transform::apply`] does.
     #[inline]
     pub(super) fn redactions(&mut self, url: &[u8]) -> Option<&[(usize, usize)]> {
         if self.privacy.query != Query::Redact {
@@ -233,17 +233,6 @@ impl Transform {
             );
         }
         Some(&self.redactions)
-    }
-
-    /// Gives `url` with `redactions` (from [`Transform::redactions`]) redacted to `put`,
-    /// piece by piece.
-    #[inline(always)]
-    pub(super) fn write_redacted(
-        url: &[u8],
-        redactions: &[(usize, usize)],
-        put: impl FnMut(&[u8]),
-    ) {
-        query::write_redacted(url, redactions, put);
     }
 
     /// The value of field `field` (its index in the format) as it is to be written. Out of

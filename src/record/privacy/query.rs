@@ -15,8 +15,8 @@
 //! longest name could be written. Bytes are searched for eight at a time in a word
 //! ([`find`]): on a few dozen bytes that costs far less than a call to `memchr` (whose calls
 //! were a tenth of `bench/privacy.sh`). Only the names of parameters are looked at byte by
-//! byte; the encoder writes the URL with the values replaced ([`write_redacted`]) straight
-//! into the record, without a copy in between.
+//! byte; the encoder writes the URL with the values replaced straight into the record,
+//! without a copy in between.
 
 /// What replaces a redacted value.
 pub const REDACTED: &[u8] = b"REDACTED";
