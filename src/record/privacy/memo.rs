@@ -58,7 +58,7 @@ impl Memo {
     }
 
     /// The slot that remembers `value`, if one does (for [`Memo::result`]).
-    #[inline]
+    #[inline(always)]
     pub(super) fn find(&self, value: &[u8]) -> Option<usize> {
         let i = slot_of(value)?;
         let slot = &self.slots[i];
