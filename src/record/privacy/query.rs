@@ -12,11 +12,11 @@
 //! up to 64 bytes is read eight bytes at a time into one bit per byte for each of `#`, `=`
 //! and `&` ([`Marks`]), and parameters are found from those bits; a longer query is read
 //! from one `=` to the next, reading back to the parameter's start only as far as the
-//! longest name could be written. Bytes are searched for eight at a time in a word
-//! ([`find`]): on a few dozen bytes that costs far less than a call to `memchr` (whose calls
-//! were a tenth of `bench/privacy.sh`). Only the names of parameters are looked at byte by
-//! byte; the encoder writes the URL with the values replaced straight into the record,
-//! without a copy in between.
+//! longest name could be written. The query's start is searched for with
+//! [`crate::scan::find2`] (memchr's SSE2 searcher, inlined: a call to the top-level `memchr`
+//! cost a tenth of `bench/privacy.sh`), the bytes of a long query eight at a time in a word
+//! ([`find`]). Only the names of parameters are looked at byte by byte; the encoder writes
+//! the URL with the values replaced straight into the record, without a copy in between.
 
 /// What replaces a redacted value.
 pub const REDACTED: &[u8] = b"REDACTED";
@@ -54,7 +54,7 @@ impl Names {
 /// Where the query (or fragment) of `url` starts: at its first `?` or `#`.
 #[inline]
 pub(super) fn query_start(url: &[u8]) -> Option<usize> {
-    find([b'?', b'#'], url)
+    crate::scan::find2(b'?', b'#', url)
 }
 
 /// The first of `bytes` in `text`, looked for eight bytes at a time.
