@@ -69,7 +69,7 @@ use thiserror::Error;
 
 pub(crate) use directive::{Directive, Logged, Named};
 pub(crate) use parse::LineError;
-pub(crate) use request::split_request;
+pub(crate) use request::{RequestParts, split_request};
 pub(crate) use time::Timestamp;
 pub(crate) use value::{Escaped, Parsed, Parser, Value};
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use super::buf::{Buf, Padded};
 use super::json;
 use super::layout::{Fixed, HEAD, Key, Layout, RawColumn};
-use super::privacy::{Privacy, Transform};
+use super::privacy::{Privacy, REDACTED, Rule, Transform};
 use super::{LineMeta, RecordId};
-use crate::logformat::split_request;
 use crate::logformat::{Escaped, LineError, LogFormat, Parsed, Parser, Timestamp, Value};
+use crate::logformat::{RequestParts, split_request};
 use crate::rfc3339;
 use crate::scan::{Extremes, find2};
 
@@ -417,23 +417,103 @@ impl Sink<'_> {
         let mut values = parsed.values();
         for (f, keys) in layout.fields.iter().enumerate() {
             let Some(value) = values.next() else { break };
-            let mut value = value?;
-            if !transform.keeps(f) {
-                if keys.is_empty() {
-                    continue;
-                }
-                value = transform.apply(f, value);
+            let value = value?;
+            match transform.rule(f) {
+                Rule::Keep => self.field(col, keys, value),
+                _ if keys.is_empty() => continue,
+                Rule::Url => self.url(col, keys, value, f, transform),
+                _ => self.transformed(col, keys, value, f, transform),
             }
-            self.field(col, keys, value);
             col += keys.len();
         }
         Ok(())
     }
 
+    /// Writes field `f`'s value as `transform` makes it. Out of line, so that the loop of
+    /// [`Sink::private_fields`] holds a single copy of [`Sink::field`].
+    #[inline(never)]
+    fn transformed(
+        &mut self,
+        col: usize,
+        keys: &[Key],
+        value: Value<'_>,
+        f: usize,
+        transform: &mut Transform,
+    ) {
+        self.field(col, keys, transform.apply(f, value));
+    }
+
+    /// A [`Rule::Url`] field: when it is written as it was logged (the usual case), with
+    /// the values to redact replaced as it is written, and a request split only once; else
+    /// through [`Transform::apply`].
+    #[inline(never)]
+    fn url(
+        &mut self,
+        col: usize,
+        keys: &[Key],
+        value: Value<'_>,
+        f: usize,
+        transform: &mut Transform,
+    ) {
+        let (Value::Text(text) | Value::Request(text)) = value else {
+            return self.field(col, keys, value);
+        };
+        let raw = text.raw;
+        // As in `text_place`: the text is written as it is; so is any part of it.
+        let as_is = self.line_utf8
+            && !self.line_control
+            && (text.clean || find2(b'"', b'\\', raw).is_none());
+        let request = matches!(value, Value::Request(_));
+        // A request that is not one is a URL as a whole, and may be one once redacted.
+        let parts = if request { split_request(raw) } else { None };
+        let (s, e) = parts.map_or((0, raw.len()), |p| p.target);
+        let redactions = match (as_is && (parts.is_some() || !request))
+            .then(|| transform.redactions(&raw[s..e]))
+            .flatten()
+        {
+            Some(r) => r,
+            None => return self.transformed(col, keys, value, f, transform),
+        };
+        let key = &keys[0];
+        self.out.put_padded(&key.open);
+        let start = self.out.len();
+        // Where the target ends in what is written.
+        let target_end;
+        if redactions.is_empty() {
+            self.out.put_quoted(raw);
+            target_end = e;
+        } else {
+            // Up to each value, then `REDACTED` in its place; after the last one, the rest.
+            let mut copied = 0;
+            for &(value_start, value_end) in redactions {
+                self.out.put(&raw[copied..s + value_start]);
+                self.out.put(REDACTED);
+                copied = s + value_end;
+            }
+            target_end = self.out.len() - start + (e - copied);
+            self.out.put_quoted(&raw[copied..]);
+        }
+        let place = Place::Record(start, self.out.len() - 1);
+        self.places[col] = Some(place);
+        if let Some(p) = parts {
+            // Redaction changes only the target, never its spaces or what follows it, so
+            // the redacted request splits there too.
+            let parts = RequestParts {
+                method: p.method,
+                target: (s, target_end),
+                protocol: p
+                    .protocol
+                    .map(|(ps, pe)| (ps - e + target_end, pe - e + target_end)),
+            };
+            self.request_parts(col, keys, place, Some(parts));
+        }
+    }
+
     /// Writes one field's value under its keys, and notes where it is for
-    /// [`Encoder::value`]. Every value of a record passes here, and what the publisher
-    /// derives from a record (attributes, ordering key) is read from what was written here:
-    /// a per-field transform belongs just before it.
+    /// [`Encoder::value`]. Every value of a record passes here (but a URL that
+    /// [`Sink::url`] redacts as it writes it, noting its place the same way), and what the
+    /// publisher derives from a record (attributes, ordering key) is read from what was
+    /// written here: a per-field transform belongs just before it.
     #[inline(always)]
     fn field(&mut self, col: usize, keys: &[Key], value: Value<'_>) {
         match value {
@@ -552,7 +632,20 @@ impl Sink<'_> {
     /// `%r`: the request line and, when it is one, its parts.
     fn request(&mut self, col: usize, keys: &[Key], text: Escaped<'_>) {
         let place = self.text_place(col, &keys[0], text);
-        let parts = match split_request(self.bytes(place)) {
+        let parts = split_request(self.bytes(place));
+        self.request_parts(col, keys, place, parts);
+    }
+
+    /// The parts of the request line at `place` (`None`: it is not one) under `keys[1..]`.
+    #[inline(always)]
+    fn request_parts(
+        &mut self,
+        col: usize,
+        keys: &[Key],
+        place: Place,
+        parts: Option<RequestParts>,
+    ) {
+        let parts = match parts {
             Some(p) => [Some(p.method), Some(p.target), p.protocol]
                 .map(|r| r.map(|(s, e)| place.part(s, e))),
             None => [None; 3],

@@ -5,7 +5,8 @@
 //! pseudonyms are made with. The encoder applies it in one place, to each field's value
 //! just before it is written (so the attributes and the ordering key read from the record
 //! see what was written), through a [`Transform`] made once per format: a [`Rule`] per
-//! field, chosen by what its directive logs.
+//! field, chosen by what its directive logs. A URL written as it was logged (no escapes to
+//! undo) is redacted as it is written: the transform says where its values to redact are.
 //!
 //! | field | rule |
 //! |---|---|
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 pub use address::Prefixes;
 pub use hash::{HashKey, KeyError, MIN_KEY_BYTES};
+pub(super) use query::REDACTED;
 
 use crate::logformat::{Directive, Escaped, LogFormat, Logged, Named, Value, split_request};
 use memo::Memo;
@@ -147,7 +149,7 @@ impl Privacy {
 
 /// What is done to one field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rule {
+pub(super) enum Rule {
     Keep,
     Address,
     AddressList,
@@ -164,6 +166,8 @@ pub(super) struct Transform {
     privacy: Arc<Privacy>,
     rules: Vec<Rule>,
     names: query::Names,
+    /// Where the values to redact in the last URL are ([`Transform::redactions`]).
+    redactions: Vec<(usize, usize)>,
     /// The last transformed value.
     out: Vec<u8>,
     /// A value unescaped, before it is hashed; a parameter name decoded.
@@ -196,6 +200,7 @@ impl Transform {
             privacy: Arc::clone(privacy),
             rules,
             names: query::Names::new(&privacy.redact_query_params),
+            redactions: Vec::new(),
             out: Vec::new(),
             scratch: Vec::new(),
             addresses: Memo::default(),
@@ -203,11 +208,33 @@ impl Transform {
         })
     }
 
-    /// Whether field `field` (its index in the format) is written as it is: no call to
-    /// [`Transform::apply`] is needed.
+    /// The rule of field `field` (its index in the format): [`Rule::Keep`] needs no call
+    /// to [`Transform::apply`].
     #[inline]
-    pub(super) fn keeps(&self, field: usize) -> bool {
-        self.rules[field] == Rule::Keep
+    pub(super) fn rule(&self, field: usize) -> Rule {
+        self.rules[field]
+    }
+
+    /// For a [`Rule::Url`] field written as it was logged (no escapes to undo): where in
+    /// `url` the values to redact are, in order (none when it has no query); the encoder
+    /// writes the URL with them replaced by [`REDACTED`]. `None` when the policy drops
+    /// queries instead, which [`Transform::apply`] does.
+    #[inline]
+    pub(super) fn redactions(&mut self, url: &[u8]) -> Option<&[(usize, usize)]> {
+        if self.privacy.query != Query::Redact {
+            return None;
+        }
+        self.redactions.clear();
+        if let Some(query) = query::query_start(url) {
+            query::redactions(
+                url,
+                query,
+                &self.names,
+                &mut self.scratch,
+                &mut self.redactions,
+            );
+        }
+        Some(&self.redactions)
     }
 
     /// The value of field `field` (its index in the format) as it is to be written. Out of
@@ -221,7 +248,7 @@ impl Transform {
         let kept = match rule {
             Rule::Keep => return value,
             Rule::Drop => return Value::Null,
-            Rule::Address => self.address(text),
+            Rule::Address => return self.address(text),
             Rule::AddressList => self.address_list(text),
             Rule::User => self.user(text),
             Rule::Url => return self.url(value, text),
@@ -235,19 +262,23 @@ impl Transform {
         })
     }
 
-    /// `client_ip` for an address field; false when nothing is left.
-    fn address(&mut self, text: Escaped<'_>) -> bool {
+    /// `client_ip` for an address field: a remembered result as it is in the memo.
+    fn address<'a>(&'a mut self, text: Escaped<'_>) -> Value<'a> {
+        let value = |raw: Option<&'a [u8]>| match raw {
+            Some(raw) => Value::Text(Escaped { raw, clean: true }),
+            None => Value::Null,
+        };
         if self.privacy.client_ip == ClientIp::Drop {
-            return false;
+            return Value::Null;
+        }
+        if let Some(i) = self.addresses.find(text.raw) {
+            return value(self.addresses.result(i));
         }
         self.out.clear();
-        if let Some(known) = self.addresses.get(text.raw) {
-            return known.map(|r| self.out.extend_from_slice(r)).is_some();
-        }
         let kept = self.one_address(text);
         let result = kept.then_some(&self.out[..]);
         self.addresses.put(text.raw, result);
-        kept
+        value(result)
     }
 
     /// `client_ip` for each entry of a forwarded-for list; entries that leave nothing are

@@ -8,11 +8,15 @@
 //! by `&`; a parameter's name is compared percent-decoded (`+` is a space) and without
 //! regard to ASCII case; a parameter without `=` or with an empty value is left as it is.
 //!
-//! [`redact`] does not read every parameter: it jumps from one `=` to the next and reads
-//! back to the parameter's start only as far as the longest name could be written, so the
-//! long values of most URLs (campaign tags, search words) are never looked at byte by byte.
-//! Bytes are searched for eight at a time in a word ([`find`]): on a few dozen bytes that
-//! costs far less than a call to `memchr` (whose calls were a tenth of `bench/privacy.sh`).
+//! [`redactions`] finds where the values to redact are without a branch per byte: a query of
+//! up to 64 bytes is read eight bytes at a time into one bit per byte for each of `#`, `=`
+//! and `&` ([`Marks`]), and parameters are found from those bits; a longer query is read
+//! from one `=` to the next, reading back to the parameter's start only as far as the
+//! longest name could be written. The query's start is searched for with
+//! [`crate::scan::find2`] (memchr's SSE2 searcher, inlined: a call to the top-level `memchr`
+//! cost a tenth of `bench/privacy.sh`), the bytes of a long query eight at a time in a word
+//! ([`find`]). Only the names of parameters are looked at byte by byte; the encoder writes
+//! the URL with the values replaced straight into the record, without a copy in between.
 
 /// What replaces a redacted value.
 pub const REDACTED: &[u8] = b"REDACTED";
@@ -50,7 +54,7 @@ impl Names {
 /// Where the query (or fragment) of `url` starts: at its first `?` or `#`.
 #[inline]
 pub(super) fn query_start(url: &[u8]) -> Option<usize> {
-    find([b'?', b'#'], url)
+    crate::scan::find2(b'?', b'#', url)
 }
 
 /// The first of `bytes` in `text`, looked for eight bytes at a time.
@@ -81,16 +85,138 @@ fn find<const N: usize>(bytes: [u8; N], text: &[u8]) -> Option<usize> {
 /// has none of them, appends nothing and returns false (most URLs are then used as they
 /// are, without a copy). `scratch` holds a decoded parameter name while it is compared.
 pub(super) fn redact(url: &[u8], names: &Names, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> bool {
-    let Some(query) = query_start(url) else {
+    let mut values = Vec::new();
+    if let Some(query) = query_start(url) {
+        redactions(url, query, names, scratch, &mut values);
+    }
+    if values.is_empty() {
         return false;
+    }
+    write_redacted(url, &values, |piece| out.extend_from_slice(piece));
+    true
+}
+
+/// Sets `values` to where the values of `names` are in `url`, whose query starts at `query`
+/// (its `?` or `#`): ranges of `url`, in order; empty when it has none.
+pub(super) fn redactions(
+    url: &[u8],
+    query: usize,
+    names: &Names,
+    scratch: &mut Vec<u8>,
+    values: &mut Vec<(usize, usize)>,
+) {
+    values.clear();
+    let Some(marks) = Marks::of(&url[query..]) else {
+        return long_redactions(url, query, names, scratch, values);
     };
+    let n = url.len() - query;
+    // Positions from here on are from `query`.
+    let fragment = if url[query] == b'#' {
+        0
+    } else {
+        (marks.hash & !1).trailing_zeros()
+    };
+    // Where parameters end: the query's start, the fragment's, and `&`.
+    let mut ends = 1 | marks.amp;
+    if fragment < 64 {
+        ends |= 1 << fragment;
+    }
+    let mut eqs = marks.eq;
+    while eqs != 0 {
+        let eq = eqs.trailing_zeros();
+        let before = (1u64 << eq) - 1;
+        // `ends` has bit 0 and `eq` is past it.
+        let start = 64 - (ends & before).leading_zeros();
+        let after = ends & !before & !(1 << eq);
+        let end = if after == 0 {
+            n
+        } else {
+            after.trailing_zeros() as usize
+        };
+        // The first `=` of a parameter is the one looked at: the others are in its value.
+        eqs &= if end < 64 { u64::MAX << end } else { 0 };
+        let (start, eq) = (start as usize, eq as usize);
+        if eq - start > names.longest
+            || end == eq + 1
+            || !names.matches(&url[query + start..query + eq], scratch)
+        {
+            continue;
+        }
+        values.push((query + eq + 1, query + end));
+    }
+}
+
+/// Bit `i` of each: byte `i` of a text of at most 64 bytes is `#`, `=` or `&`.
+struct Marks {
+    hash: u64,
+    eq: u64,
+    amp: u64,
+}
+
+impl Marks {
+    /// The marks of `text`; `None` when it is longer than 64 bytes.
+    #[inline]
+    fn of(text: &[u8]) -> Option<Marks> {
+        let n = text.len();
+        if n > 64 {
+            return None;
+        }
+        let mut marks = Marks {
+            hash: 0,
+            eq: 0,
+            amp: 0,
+        };
+        let mut add = |word: u64, shift: usize| {
+            marks.hash |= byte_bits(word, b'#') << shift;
+            marks.eq |= byte_bits(word, b'=') << shift;
+            marks.amp |= byte_bits(word, b'&') << shift;
+        };
+        let (words, rest) = text.as_chunks::<8>();
+        for (i, word) in words.iter().enumerate() {
+            add(u64::from_le_bytes(*word), 8 * i);
+        }
+        if !rest.is_empty() {
+            match text.last_chunk::<8>() {
+                // The last eight bytes, some of them looked at again.
+                Some(last) => add(u64::from_le_bytes(*last), n - 8),
+                None => {
+                    let mut word = [0u8; 8];
+                    for (w, b) in word.iter_mut().zip(rest) {
+                        *w = *b;
+                    }
+                    add(u64::from_le_bytes(word), 0);
+                }
+            }
+        }
+        Some(marks)
+    }
+}
+
+/// Bit `i` set for each byte `i` of `word` (little-endian) that is `b`.
+#[inline(always)]
+fn byte_bits(word: u64, b: u8) -> u64 {
+    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+    let x = word ^ u64::from_ne_bytes([b; 8]);
+    // 0x80 in each byte of `x` that is zero, exactly (no carry crosses a byte).
+    let zero = !((x & LOW7).wrapping_add(LOW7) | x | LOW7);
+    // Gathers the eight high bits into the top byte.
+    (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// [`redactions`] for a query longer than [`Marks`] covers: from one `=` to the next.
+fn long_redactions(
+    url: &[u8],
+    query: usize,
+    names: &Names,
+    scratch: &mut Vec<u8>,
+    values: &mut Vec<(usize, usize)>,
+) {
     let fragment = if url[query] == b'#' {
         query
     } else {
         find([b'#'], &url[query + 1..]).map_or(url.len(), |i| query + 1 + i)
     };
-    let mut copied = None;
-    // Where the next `=` is looked for: after the last one, or after a value just redacted.
+    // Where the next `=` is looked for: after the last one, or after a value to redact.
     let mut next = query + 1;
     while let Some(eq) = find([b'='], &url[next..]).map(|i| next + i) {
         next = eq + 1;
@@ -105,16 +231,22 @@ pub(super) fn redact(url: &[u8], names: &Names, out: &mut Vec<u8>, scratch: &mut
         if end == eq + 1 {
             continue;
         }
-        out.extend_from_slice(&url[copied.unwrap_or(0)..=eq]);
-        out.extend_from_slice(REDACTED);
-        copied = Some(end);
+        values.push((eq + 1, end));
         next = end;
     }
-    let Some(copied) = copied else {
-        return false;
-    };
-    out.extend_from_slice(&url[copied..]);
-    true
+}
+
+/// Gives `url` with its `values` (from [`redactions`]) replaced by [`REDACTED`] to `put`,
+/// piece by piece.
+#[inline(always)]
+pub(super) fn write_redacted(url: &[u8], values: &[(usize, usize)], mut put: impl FnMut(&[u8])) {
+    let mut copied = 0;
+    for &(start, end) in values {
+        put(&url[copied..start]);
+        put(REDACTED);
+        copied = end;
+    }
+    put(&url[copied..]);
 }
 
 /// Where the name of the parameter whose `=` is at `eq` starts: just after the `&`, or the
@@ -212,7 +344,7 @@ mod tests {
                     Just(b'?'), Just(b'#'), Just(b'&'), Just(b'='), Just(b'%'), Just(b'+'),
                     Just(b'a'), Just(b'T'), Just(b'k'), Just(b'3'), Just(b'D'), Just(b'/'),
                 ],
-                0..40,
+                0..100,
             ),
         ) {
             let names = Names::new(&["tk".to_string(), "a+".to_string(), "k=".to_string()]);

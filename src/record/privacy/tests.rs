@@ -495,3 +495,67 @@ proptest! {
         }
     }
 }
+
+/// `url` with the values of `names` redacted, by [`query::redact`].
+fn redacted(url: &str, names: &query::Names) -> String {
+    let (mut out, mut scratch) = (Vec::new(), Vec::new());
+    if !query::redact(url.as_bytes(), names, &mut out, &mut scratch) {
+        return url.to_owned();
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Pieces of request targets and Referers: the bytes of a query, escaped quotes, spaces.
+fn url_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            "/", "a", "T", "?", "#", "&", "=", "%", "+", " ", "tk", "x", "?tk=", "&a+=", r#"\""#,
+        ]),
+        0..20,
+    )
+    .prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    /// Redaction changes a record only where the rules say: with `query = "redact"`, a
+    /// line's record (and the values the publisher reads from it) is the record without
+    /// privacy of the line whose request target (or whole request, when it is not a request
+    /// line) and Referer were redacted beforehand.
+    #[test]
+    fn a_redacted_record_is_that_of_the_line_redacted_beforehand(
+        method in prop::sample::select(vec!["GET", "-", "<x>"]),
+        target in url_text(),
+        protocol in prop::sample::select(vec![" HTTP/1.1", " HTTP/2", ""]),
+        referer in url_text(),
+    ) {
+        let params = vec!["tk".to_string(), "a+".to_string()];
+        let names = query::Names::new(&params);
+        let request = format!("{method} {target}{protocol}");
+        let request_redacted = match split_request(request.as_bytes()) {
+            Some(parts) => {
+                let (s, e) = parts.target;
+                format!("{}{}{}", &request[..s], redacted(&request[s..e], &names), &request[e..])
+            }
+            None => redacted(&request, &names),
+        };
+        let line = |request: &str, referer: &str| {
+            format!(r#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "{request}" 200 1 "{referer}" "ua""#)
+        };
+        let privacy = Privacy {
+            redact_query_params: params.clone(),
+            query: Query::Redact,
+            ..Privacy::default()
+        };
+        let mut private = encoder("combined", privacy);
+        let mut plain = encoder("combined", Privacy::default());
+        let got = encode(&mut private, &line(&request, &referer));
+        let want = encode(&mut plain, &line(&request_redacted, &redacted(&referer, &names)));
+        prop_assert_eq!(got, want);
+        for name in ["request", "method", "path", "protocol", "referer"] {
+            let value = |encoder: &Encoder| {
+                encoder.column_index(name).and_then(|i| encoder.value(i)).map(str::to_owned)
+            };
+            prop_assert_eq!(value(&private), value(&plain), "{}", name);
+        }
+    }
+}
