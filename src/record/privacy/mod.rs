@@ -224,17 +224,18 @@ impl Transform {
         if self.privacy.query != Query::Redact {
             return None;
         }
+        self.find_redactions(url);
+        Some(&self.redactions)
+    }
+
+    /// Sets [`Transform::redactions`] to where the values to redact in `url` are.
+    #[inline]
+    fn find_redactions(&mut self, url: &[u8]) {
         self.redactions.clear();
         if let Some(query) = query::query_start(url) {
-            query::redactions(
-                url,
-                query,
-                &self.names,
-                &mut self.scratch,
-                &mut self.redactions,
-            );
+            let (names, scratch) = (&self.names, &mut self.scratch);
+            query::redactions(url, query, names, scratch, &mut self.redactions);
         }
-        Some(&self.redactions)
     }
 
     /// The value of field `field` (its index in the format) as it is to be written. Out of
@@ -388,9 +389,12 @@ impl Transform {
         match self.privacy.query {
             Query::Drop => query::drop_query(url, &mut self.out),
             _ => {
-                if !query::redact(url, &self.names, &mut self.out, &mut self.scratch) {
+                self.find_redactions(url);
+                if self.redactions.is_empty() {
                     return value;
                 }
+                let out = &mut self.out;
+                query::write_redacted(url, &self.redactions, |piece| out.extend_from_slice(piece));
             }
         }
         self.out.extend_from_slice(tail);

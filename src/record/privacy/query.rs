@@ -14,8 +14,8 @@
 //! from one `=` to the next, reading back to the parameter's start only as far as the
 //! longest name could be written. The query's start is searched for with
 //! [`crate::scan::find2`] (memchr's SSE2 searcher, inlined: a call to the top-level `memchr`
-//! cost a tenth of `bench/privacy.sh`), the bytes of a long query eight at a time in a word
-//! ([`find`]). Only the names of parameters are looked at byte by byte; the encoder writes
+//! cost a tenth of `bench/privacy.sh`), the bytes of a query past 64 bytes with `memchr`
+//! (long enough for its calls to pay). Only the names of parameters are looked at byte by byte; the encoder writes
 //! the URL with the values replaced straight into the record, without a copy in between.
 
 /// What replaces a redacted value.
@@ -55,45 +55,6 @@ impl Names {
 #[inline]
 pub(super) fn query_start(url: &[u8]) -> Option<usize> {
     crate::scan::find2(b'?', b'#', url)
-}
-
-/// The first of `bytes` in `text`, looked for eight bytes at a time.
-#[inline]
-fn find<const N: usize>(bytes: [u8; N], text: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Exactly when `x` has a zero byte.
-    let has_zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let mut at = 0;
-    for word in text.chunks_exact(8) {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let x = u64::from_ne_bytes(eight);
-        if bytes
-            .iter()
-            .any(|&b| has_zero_byte(x ^ (ONES * u64::from(b))))
-        {
-            break;
-        }
-        at += 8;
-    }
-    let i = text[at..].iter().position(|b| bytes.contains(b))?;
-    Some(at + i)
-}
-
-/// Appends `url` to `out` with the values of `names` redacted, and says so; when `url`
-/// has none of them, appends nothing and returns false (most URLs are then used as they
-/// are, without a copy). `scratch` holds a decoded parameter name while it is compared.
-pub(super) fn redact(url: &[u8], names: &Names, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> bool {
-    let mut values = Vec::new();
-    if let Some(query) = query_start(url) {
-        redactions(url, query, names, scratch, &mut values);
-    }
-    if values.is_empty() {
-        return false;
-    }
-    write_redacted(url, &values, |piece| out.extend_from_slice(piece));
-    true
 }
 
 /// Sets `values` to where the values of `names` are in `url`, whose query starts at `query`
@@ -214,11 +175,11 @@ fn long_redactions(
     let fragment = if url[query] == b'#' {
         query
     } else {
-        find([b'#'], &url[query + 1..]).map_or(url.len(), |i| query + 1 + i)
+        memchr::memchr(b'#', &url[query + 1..]).map_or(url.len(), |i| query + 1 + i)
     };
     // Where the next `=` is looked for: after the last one, or after a value to redact.
     let mut next = query + 1;
-    while let Some(eq) = find([b'='], &url[next..]).map(|i| next + i) {
+    while let Some(eq) = memchr::memchr(b'=', &url[next..]).map(|i| next + i) {
         next = eq + 1;
         let Some(start) = name_start(url, [query, fragment], eq, names.longest) else {
             continue;
@@ -227,7 +188,8 @@ fn long_redactions(
             continue;
         }
         let section_end = if eq < fragment { fragment } else { url.len() };
-        let end = find([b'&'], &url[eq + 1..section_end]).map_or(section_end, |i| eq + 1 + i);
+        let end =
+            memchr::memchr(b'&', &url[eq + 1..section_end]).map_or(section_end, |i| eq + 1 + i);
         if end == eq + 1 {
             continue;
         }
@@ -247,6 +209,22 @@ pub(super) fn write_redacted(url: &[u8], values: &[(usize, usize)], mut put: imp
         copied = end;
     }
     put(&url[copied..]);
+}
+
+/// Appends `url` to `out` with the values of `names` redacted, as the encoder writes it;
+/// false (and nothing appended) when there is nothing to redact. For the tests, which check
+/// [`redactions`] and [`write_redacted`] together through it.
+#[cfg(test)]
+pub(super) fn redact(url: &[u8], names: &Names, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> bool {
+    let mut values = Vec::new();
+    if let Some(query) = query_start(url) {
+        redactions(url, query, names, scratch, &mut values);
+    }
+    if values.is_empty() {
+        return false;
+    }
+    write_redacted(url, &values, |piece| out.extend_from_slice(piece));
+    true
 }
 
 /// Where the name of the parameter whose `=` is at `eq` starts: just after the `&`, or the
