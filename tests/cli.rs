@@ -4,32 +4,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use common::binary;
-use common::logger::without_run_keys;
+use common::logger::{run_with_input, without_run_keys};
 use serde_json::Value;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
-
-/// Runs the program with `args` and `stdin` as input.
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(binary())
-        .args(args)
-        .env_remove("PUBSUB_EMULATOR_HOST")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accesslog-pubsub");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&data));
-    let out = child.wait_with_output().expect("wait for accesslog-pubsub");
-    writer.join().expect("writer").expect("write stdin");
-    out
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -37,7 +18,7 @@ fn stderr(out: &Output) -> String {
 
 /// The one line a refused invocation prints, checked to be alone and to exit 2.
 fn refusal(args: &[&str]) -> String {
-    let out = run(args, b"");
+    let out = run_with_input(args, b"");
     let text = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "exit code for {args:?}: {text}");
     assert_eq!(text.lines().count(), 1, "one line for {args:?}: {text}");
@@ -48,7 +29,7 @@ fn refusal(args: &[&str]) -> String {
 #[test]
 fn parse_prints_the_golden_records_for_the_sample_log() {
     let log = std::fs::read(format!("{GOLDEN}/combined.log")).expect("golden log");
-    let out = run(&["parse", "--host", "web-1.example.com"], &log);
+    let out = run_with_input(&["parse", "--host", "web-1.example.com"], &log);
     assert!(out.status.success(), "{}", stderr(&out));
     let got: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -90,7 +71,7 @@ fn parse_takes_a_logformat_string_and_handles_crlf_blank_and_long_lines() {
          \n   \n\
          198.51.100.8 - - [25/Nov/2026:10:00:01 +0100] \"GET /b HTTP/1.1\" 200 12 \"-\" \"{long_agent}\" 7\n"
     );
-    let out = run(
+    let out = run_with_input(
         &["parse", "--format", format, "--max-line-bytes", "1KiB"],
         input.as_bytes(),
     );
@@ -116,7 +97,7 @@ fn parse_takes_a_logformat_string_and_handles_crlf_blank_and_long_lines() {
 
 #[test]
 fn schema_lists_every_key_parse_can_print() {
-    let out = run(&["schema", "--format", "vhost_combined"], b"");
+    let out = run_with_input(&["schema", "--format", "vhost_combined"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     let schema: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON array");
     let columns: std::collections::BTreeMap<String, String> = schema
@@ -130,7 +111,7 @@ fn schema_lists_every_key_parse_can_print() {
         })
         .collect();
     let log = std::fs::read(format!("{GOLDEN}/vhost_combined.log")).expect("golden log");
-    let parsed = run(&["parse", "--format", "vhost_combined"], &log);
+    let parsed = run_with_input(&["parse", "--format", "vhost_combined"], &log);
     for line in String::from_utf8(parsed.stdout).expect("UTF-8").lines() {
         let record: Value = serde_json::from_str(line).expect("JSON");
         for (key, value) in record.as_object().expect("object") {
@@ -176,7 +157,7 @@ fn bad_settings_are_refused_with_one_line_naming_them() {
         "{text}"
     );
     // A flag wins over the file, so the same file is fine with a good flag.
-    let out = run(
+    let out = run_with_input(
         &["--config", path, "--batch-max-messages", "500", "parse"],
         b"",
     );
@@ -191,7 +172,7 @@ fn bad_settings_are_refused_with_one_line_naming_them() {
     );
     // The piped logger never refuses to read (httpd would respawn it and nobody would read
     // its pipe): it says what is wrong and keeps the lines for a logger that can send them.
-    let out = run(
+    let out = run_with_input(
         &["--spool-dir", dir.path().to_str().expect("UTF-8")],
         b"a line\n",
     );
@@ -209,15 +190,15 @@ fn spool_tools_on_a_spool_that_does_not_exist_yet() {
     let dir = tempfile::tempdir().expect("temp dir");
     let spool = dir.path().join("never-used");
     let spool = spool.to_str().expect("UTF-8 path");
-    let status = run(&["spool", "status", "--spool-dir", spool], b"");
+    let status = run_with_input(&["spool", "status", "--spool-dir", spool], b"");
     assert!(status.status.success());
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("does not exist yet; nothing spooled")
     );
-    let verify = run(&["spool", "verify", "--spool-dir", spool], b"");
+    let verify = run_with_input(&["spool", "verify", "--spool-dir", spool], b"");
     assert!(verify.status.success());
     let endpoint = "http://127.0.0.1:9";
-    let replay = run(
+    let replay = run_with_input(
         &[
             "spool",
             "replay",

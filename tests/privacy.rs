@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::logger::{
-    PATIENCE, finish, has_a_segment, signal, spooled_records, wait_until, without_run_keys,
-    write_lines,
+    PATIENCE, finish, has_a_segment, run_with_input, signal, spooled_records, wait_until,
+    without_run_keys, write_lines,
 };
 use common::{Emulator, Pulled, binary, skip_or_fail};
 
@@ -108,18 +108,16 @@ fn hashing(key: &Path) -> String {
 
 /// `accesslog-pubsub parse` of `lines` with `args`.
 fn parse(args: &[&str], lines: &[String]) -> Output {
-    let mut child = Command::new(binary())
-        .arg("parse")
-        .args(args)
-        .env_remove("PUBSUB_EMULATOR_HOST")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start accesslog-pubsub parse");
-    write_lines(child.stdin.as_mut().expect("stdin"), lines);
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait for parse")
+    let mut input = lines.join("\n").into_bytes();
+    input.push(b'\n');
+    run_with_input(&[&["parse"], args].concat(), &input)
+}
+
+/// The `remote_host` of each record `parse` writes for `lines` with `args`.
+fn remote_hosts(args: &[&str], lines: &[String]) -> Vec<Value> {
+    (parsed(args, lines).into_iter())
+        .map(|r| r["remote_host"].clone())
+        .collect()
 }
 
 /// The records `parse` writes for `lines`.
@@ -283,10 +281,7 @@ fn pseudonyms_are_the_same_in_every_process_with_one_key_and_change_with_another
             "--hash-key-file",
             key,
         ];
-        parsed(&args, &lines)
-            .into_iter()
-            .map(|r| r["remote_host"].clone())
-            .collect()
+        remote_hosts(&args, &lines)
     };
     let first = hosts(&a);
     assert_eq!(first, hosts(&a), "same key, same pseudonyms");
@@ -319,10 +314,7 @@ fn truncation_zeroes_the_host_part_and_never_keeps_a_host_name() {
     let hosts = |extra: &[&str]| -> Vec<Value> {
         let mut args = vec!["--format", "common", "--client-ip", "truncate"];
         args.extend(extra);
-        parsed(&args, &lines)
-            .into_iter()
-            .map(|r| r["remote_host"].clone())
-            .collect()
+        remote_hosts(&args, &lines)
     };
     let without_key = hosts(&[]);
     assert_eq!(
@@ -445,7 +437,7 @@ fn a_refused_key_keeps_every_line_unsent_and_sighup_reloads_the_key() {
             "--hash-key-file",
             key,
         ];
-        parsed(&args, lines)[0]["remote_host"].clone()
+        remote_hosts(&args, lines)[0].clone()
     };
     // Line 1000 has the client of line 0.
     let probe = vec![line(1000).0];

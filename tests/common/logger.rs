@@ -323,3 +323,22 @@ pub fn run_tool(args: &[&str], env: &[(&str, &str)]) -> Output {
         .output()
         .expect("run accesslog-pubsub")
 }
+
+/// Runs the program with `args` and `stdin` as its input (written from a thread, so a
+/// large input cannot block on a full stdout), the emulator's variable unset.
+pub fn run_with_input(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start accesslog-pubsub");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&data));
+    let out = child.wait_with_output().expect("wait for accesslog-pubsub");
+    writer.join().expect("writer").expect("write stdin");
+    out
+}
