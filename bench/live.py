@@ -3,6 +3,7 @@
 
 Usage (bench/live.sh runs it with the emulator up):
     bench/live.py --binary PATH --emulator HOST:PORT --topic T --sub S [--seconds N] [--runs R]
+        [--nap-cost PATH]
 
 For each subject and each load it starts the subject with its stdin a fresh pipe, writes one
 line, waits for it to settle, then writes the load through a non-blocking write end (a
@@ -17,7 +18,8 @@ Loads: 1,000, 10,000 and 30,000 lines/s for N seconds (paced: line i is due at i
 bursts of 5,000 lines at once, one burst a second. Then `ours` idle for 30 s.
 For `ours`, every message is pulled from the subscription afterwards: the count must match
 and the latency is each line's write time to its Pub/Sub publish time.
-Prints one Markdown table per load and the ratios against the targets.
+Prints one Markdown table per load and the ratios against the targets; with --nap-cost (the
+bench/nap_cost.rs example), also what looking at the pipe costs on this machine.
 """
 
 import argparse
@@ -283,6 +285,7 @@ def main():
     parser.add_argument("--loads", default="1000,10000,30000,bursts")
     parser.add_argument("--subjects", default="cat,ours-down,ours")
     parser.add_argument("--no-idle", action="store_true")
+    parser.add_argument("--nap-cost", help="the nap_cost example, for the cost of looking")
     parser.add_argument("extra", nargs="*", help="more flags for accesslog-pubsub (after --)")
     args = parser.parse_args()
     # The latency target is batch_max_delay + read_coalesce + 50 ms, as configured.
@@ -309,6 +312,8 @@ def main():
         print("idle (ours, %d s): %.3f ms CPU per second, %.2f wake-ups per second\n"
               % (IDLE_SECONDS, idle_row[0], idle_row[1]))
     print_targets(args, results, idle_row)
+    if args.nap_cost:
+        print_floor(args, results)
     failed = [k for k, r in results.items() if r["subject"] == "ours" and
               (r["exit"] != 0 or r["delivered"].split("/")[0] != r["delivered"].split("/")[1])]
     if failed:
@@ -359,6 +364,47 @@ def print_targets(args, results, idle_row):
         cpu, wakes = idle_row
         print("- idle: %.3f ms CPU/s (target < 0.2: %s), %.2f wake-ups/s (target < 2: %s)" % (
             cpu, "met" if cpu < 0.2 else "NOT met", wakes, "met" if wakes < 2 else "NOT met"))
+    print()
+
+
+def burst_write_ms():
+    """How long the burst writer takes to write BURST lines into a pipe `cat` drains."""
+    read_end, write_end = os.pipe()
+    drain = subprocess.Popen(["cat"], stdin=read_end, stdout=subprocess.DEVNULL)
+    os.close(read_end)
+    data = [line(i) for i in range(BURST)]
+    start = time.monotonic()
+    for chunk in data:
+        os.write(write_end, chunk)
+    took = time.monotonic() - start
+    os.close(write_end)
+    drain.wait()
+    return took * 1000, sum(map(len, data))
+
+
+def nap_cpu_us(nap_cost):
+    """CPU of one 5 ms nap of a thread that does nothing else (bench/nap_cost.rs)."""
+    out = subprocess.run([nap_cost], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def print_floor(args, results):
+    """What one look at the pipe per nap costs on this machine, against the 1,000 lines/s
+    targets: the reader must look every few ms for a burst not to fill a 1 MiB pipe."""
+    took_ms, size = burst_write_ms()
+    safe_ms = (1 << 20) / (size / took_ms)
+    nap_us = nap_cpu_us(args.nap_cost)
+    print("### the cost of looking (this machine)\n")
+    print("- the burst writer writes %d lines (%.1f MB) in %.1f ms: a 1 MiB pipe left unread "
+          "fills in %.1f ms, so the reader looks at it every 5 ms however quiet it is"
+          % (BURST, size / 1e6, took_ms, safe_ms))
+    print("- one 5 ms nap costs %.1f µs of CPU (bench/nap_cost.rs): 200 looks/s are "
+          "%.2f µs per line at 1,000 lines/s, before any read or write" % (nap_us, nap_us / 5))
+    cat = results.get((1000, "cat"))
+    if cat:
+        print("- at 1,000 lines/s cat costs %.2f µs/line: the ours-down target (0.5x) is %.2f "
+              "µs/line, the ours target (1.0x) %.2f" % (
+                  cat["cpu_us_per_line"], cat["cpu_us_per_line"] / 2, cat["cpu_us_per_line"]))
     print()
 
 

@@ -12,7 +12,8 @@
 # Prints per load: CPU per line (all threads, from /proc), wake-ups (voluntary context
 # switches) per second and per line, peak RSS, PSS and anonymous memory, writes that would
 # have blocked, write -> Pub/Sub publish-time latency p50/p99/max, lines delivered; then
-# the ratios against the targets.
+# the ratios against the targets, and what looking at the pipe costs on this machine (how
+# fast the burst writer fills a 1 MiB pipe, the CPU of one 5 ms nap: bench/nap_cost.rs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,6 +48,7 @@ command -v gcloud >/dev/null || {
     exit 1
 }
 cargo build --release --quiet
+cargo build --release --quiet --example nap_cost
 work=$(mktemp -d)
 trap 'stop_emulator; rm -rf "$work"' EXIT
 start_emulator "$work"
@@ -54,4 +56,5 @@ python3 bench/emulator_rest.py "$EMULATOR_HOST" create-topic live-topic
 python3 bench/emulator_rest.py "$EMULATOR_HOST" create-sub live-sub live-topic
 python3 bench/live.py --binary "$PWD/target/release/accesslog-pubsub" \
     --emulator "$EMULATOR_HOST" --topic live-topic --sub live-sub \
-    --seconds "$SECONDS_PER_LOAD" --runs "$RUNS" -- "$@"
+    --seconds "$SECONDS_PER_LOAD" --runs "$RUNS" \
+    --nap-cost "$PWD/target/release/examples/nap_cost" -- "$@"

@@ -271,6 +271,77 @@ fn pubsub_unreachable_for_the_whole_input_then_back_everything_arrives_and_memor
     println!("{duplicates} duplicates");
 }
 
+/// Anonymous memory of process `pid` (the heap, not the mapped binary), in KiB.
+fn anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon in /proc/PID/status")
+}
+
+#[test]
+fn while_pubsub_is_unreachable_the_backlog_waits_in_the_spool_not_in_memory() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    emulator.create_topic("probe-topic");
+    emulator.create_subscription("probe-sub", "probe-topic");
+    let mut network = Proxy::new(emulator.port());
+    network.down();
+    let spool = tempfile::tempdir().expect("spool dir");
+    const FIRST: usize = 1_000;
+    const LINES: usize = 20_000;
+    // Room in flight for the whole backlog: only the outage can keep it in the spool.
+    let mut logger = start_logger(
+        &network.host_port(),
+        "probe-topic",
+        spool.path(),
+        &[
+            "--max-in-flight",
+            "50000",
+            "--batch-max-delay",
+            "20ms",
+            "--shutdown-timeout",
+            "60s",
+        ],
+    );
+    let pid = logger.id();
+    let stdin = logger.stdin.as_mut().expect("stdin");
+    stdin
+        .write_all(&indexed_text(0..FIRST))
+        .expect("write lines");
+    wait_until("the first batch to be spooled", || {
+        spooled_records(spool.path()) == FIRST as u64
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let first = anon_kib(pid);
+    stdin
+        .write_all(&indexed_text(FIRST..LINES))
+        .expect("write lines");
+    wait_until("every line to be spooled", || {
+        spooled_records(spool.path()) == LINES as u64
+    });
+    // Time for the publisher to take the batches that are due, were it to.
+    std::thread::sleep(Duration::from_secs(2));
+    let backlog = anon_kib(pid);
+    println!("anonymous memory: {first} KiB with one batch due, {backlog} KiB with twenty");
+    // Nineteen more batches of messages held for an unreachable Pub/Sub would be ~10 MiB.
+    assert!(
+        backlog < first + 3 * 1024,
+        "memory grew with the backlog while Pub/Sub was unreachable: {first} KiB -> \
+         {backlog} KiB"
+    );
+
+    network.up();
+    let out = common::logger::finish(logger);
+    assert_success(&out);
+    let pulled = emulator.pull_all("probe-sub", LINES, PATIENCE);
+    let (got, _) = indices(&pulled);
+    assert_lines(&got, 0..LINES, "lines in Pub/Sub after the outage");
+}
+
 /// Flips one byte of line `i`'s text inside segment `seg`.
 fn flip_line_byte(seg: &Path, i: usize) {
     let mut bytes = std::fs::read(seg).expect("read segment");

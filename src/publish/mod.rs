@@ -8,10 +8,14 @@
 //! - A batch is acknowledged to the spool only when every one of its records was accepted
 //!   by Pub/Sub (each message's own future resolved to a message id) or set aside as a
 //!   dead letter. Nothing is deleted on `flush()` or on a guess.
-//! - Transient errors are retried inside the client, forever (see [`connect`]). Permanent
-//!   ones (topic missing, permission denied, ...) come back here: the failed records stay in
-//!   memory, are sent again after a backoff of 1 s doubling up to 10 s, and the trouble is
-//!   reported on stderr, one line per kind and topic per 30 s (see [`trouble`]).
+//! - Transient errors are retried inside the client, forever (see [`connect`]). While there
+//!   has been one since Pub/Sub last accepted a record, no further batch is taken: the
+//!   batches in flight find out when it is back, and the backlog waits in the spool rather
+//!   than as messages in memory.
+//! - Permanent errors (topic missing, permission denied, ...) come back here: the failed
+//!   records stay in memory, are sent again after a backoff of 1 s doubling up to 10 s,
+//!   and the trouble is reported on stderr, one line per kind and topic per 30 s (see
+//!   [`trouble`]).
 //! - A record refused as INVALID_ARGUMENT may only share a request with a bad one (Pub/Sub
 //!   refuses a whole request for one bad message, e.g. one its topic's schema rejects), so
 //!   it is sent again at once, alone in its request. Refused alone, it can never be
@@ -180,6 +184,9 @@ pub async fn run(
     let mut notices = Notices::default();
     let news = spool.news();
     let started = Instant::now();
+    // When Pub/Sub last accepted records: transient errors since then mean it is not
+    // reachable, and the batches in flight are enough to find out when it is again.
+    let mut last_accepted = started;
     let far_future = started + Duration::from_secs(86400 * 365);
 
     loop {
@@ -204,14 +211,20 @@ pub async fn run(
         if give_up_at.is_none() {
             give_up_at = (*ctx.give_up_at.borrow()).map(Instant::from_std);
         }
-        let can_take =
-            !source_done && in_flight_records + batch_records <= config.publish.max_in_flight;
+        let unreachable =
+            !in_flight.is_empty() && ctx.transient.since(last_accepted.into_std()).is_some();
+        let can_take = !source_done
+            && !unreachable
+            && in_flight_records + batch_records <= config.publish.max_in_flight;
         let next_resend = resends.peek().map(|Reverse((at, _))| *at);
         let notices_due = notices.due(spool.dropped_records()).map(Instant::from_std);
         tokio::select! {
             Some(sent) = sending.next(), if !sending.is_empty() => {
                 let Some(entry) = in_flight.get_mut(&sent.key) else { continue };
                 entry.sending -= 1;
+                if sent.sent > sent.failed.len() {
+                    last_accepted = Instant::now();
+                }
                 Stats::add(&ctx.stats.published, (sent.sent - sent.failed.len()) as u64);
                 for (_, error) in &sent.failed {
                     ctx.stats.publish_error(trouble::classify(error), 1);
