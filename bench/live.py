@@ -286,6 +286,8 @@ def main():
     parser.add_argument("--subjects", default="cat,ours-down,ours")
     parser.add_argument("--no-idle", action="store_true")
     parser.add_argument("--nap-cost", help="the nap_cost example, for the cost of looking")
+    parser.add_argument("--pipe-mib", type=int, default=1,
+                        help="the logger's pipe in MiB (bench/live.sh sets it up), for the notes")
     parser.add_argument("extra", nargs="*", help="more flags for accesslog-pubsub (after --)")
     args = parser.parse_args()
     # The latency target is batch_max_delay + read_coalesce + 50 ms, as configured.
@@ -382,24 +384,26 @@ def burst_write_ms():
     return took * 1000, sum(map(len, data))
 
 
-def nap_cpu_us(nap_cost):
-    """CPU of one 5 ms nap of a thread that does nothing else (bench/nap_cost.rs)."""
-    out = subprocess.run([nap_cost], capture_output=True, text=True, check=True)
+def nap_cpu_us(nap_cost, nap_ms):
+    """CPU of one nap of a thread that does nothing else (bench/nap_cost.rs)."""
+    out = subprocess.run([nap_cost, str(nap_ms)], capture_output=True, text=True, check=True)
     return float(out.stdout)
 
 
 def print_floor(args, results):
     """What one look at the pipe per nap costs on this machine, against the 1,000 lines/s
-    targets: the reader must look every few ms for a burst not to fill a 1 MiB pipe."""
+    targets: the reader looks every 5 ms per MiB of pipe, for a burst not to fill it."""
     took_ms, size = burst_write_ms()
-    safe_ms = (1 << 20) / (size / took_ms)
-    nap_us = nap_cpu_us(args.nap_cost)
-    print("### the cost of looking (this machine)\n")
-    print("- the burst writer writes %d lines (%.1f MB) in %.1f ms: a 1 MiB pipe left unread "
-          "fills in %.1f ms, so the reader looks at it every 5 ms however quiet it is"
-          % (BURST, size / 1e6, took_ms, safe_ms))
-    print("- one 5 ms nap costs %.1f µs of CPU (bench/nap_cost.rs): 200 looks/s are "
-          "%.2f µs per line at 1,000 lines/s, before any read or write" % (nap_us, nap_us / 5))
+    nap_ms = 5 * args.pipe_mib
+    nap_us = nap_cpu_us(args.nap_cost, nap_ms)
+    print("### the cost of looking (this machine, a %d MiB pipe)\n" % args.pipe_mib)
+    print("- the burst writer writes %d lines (%.1f MB) in %.1f ms: a %d MiB pipe left unread "
+          "fills in %.1f ms; the reader looks at it every %d ms however quiet it is"
+          % (BURST, size / 1e6, took_ms, args.pipe_mib,
+             args.pipe_mib * (1 << 20) / (size / took_ms), nap_ms))
+    print("- one nap costs %.1f µs of CPU (bench/nap_cost.rs): %d looks/s are %.2f µs per line "
+          "at 1,000 lines/s, before any read or write"
+          % (nap_us, 1000 // nap_ms, nap_us / nap_ms))
     cat = results.get((1000, "cat"))
     if cat:
         print("- at 1,000 lines/s cat costs %.2f µs/line: the ours-down target (0.5x) is %.2f "

@@ -1,9 +1,9 @@
 //! The CPU one timed nap costs on this machine: the stdin reader waits between two looks at
-//! the pipe in naps of 5 ms (`std::thread::sleep`, as here), and at a low rate those naps,
-//! not the lines, are most of its work. `bench/live.py` prints it next to the 1,000 lines/s
-//! targets.
+//! the pipe in naps (`std::thread::sleep`, as here; 5 ms per MiB of pipe), and at a low rate
+//! those naps, not the lines, are most of its work. `bench/live.py` prints it next to the
+//! 1,000 lines/s targets.
 //!
-//! Usage: nap_cost [NAPS]   (default 400 naps of 5 ms); prints the CPU per nap in µs.
+//! Usage: nap_cost [MS [NAPS]]   (default 100 naps of 5 ms); prints the CPU per nap in µs.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,20 +15,21 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 fn main() -> ExitCode {
-    let naps: u32 = match std::env::args().nth(1).map(|n| n.parse()) {
-        None => 400,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            eprintln!("usage: nap_cost [NAPS]  (a positive number)");
-            return ExitCode::from(2);
-        }
+    let arg = |i: usize, default: u32| match std::env::args().nth(i).map(|n| n.parse()) {
+        None => Some(default),
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => None,
+    };
+    let (Some(ms), Some(naps)) = (arg(1, 5), arg(2, 100)) else {
+        eprintln!("usage: nap_cost [MS [NAPS]]  (positive numbers)");
+        return ExitCode::from(2);
     };
     let Some(start) = thread_cpu_ns() else {
         eprintln!("nap_cost: cannot read /proc/thread-self/schedstat");
         return ExitCode::FAILURE;
     };
     for _ in 0..naps {
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(u64::from(ms)));
     }
     let Some(end) = thread_cpu_ns() else {
         eprintln!("nap_cost: cannot read /proc/thread-self/schedstat");

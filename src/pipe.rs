@@ -3,11 +3,13 @@
 //!
 //! Apache writes one line per request, so a reader that reads as soon as a line arrives pays
 //! a wake-up, a read and a spool append per line. After a read that emptied the pipe the
-//! reader waits instead, up to `read_coalesce`, in naps of [`NAP`]: after each nap it asks
-//! the kernel how much is waiting (`FIONREAD`), and reads at once when a quarter of the
-//! pipe's capacity is. So a burst never finds the pipe full however long the setting (it
-//! has at most one nap to fill the other three quarters), and a quiet moment costs a nap,
-//! not a read and an append.
+//! reader waits instead, up to `read_coalesce`, in naps: after each nap it asks the kernel
+//! how much is waiting (`FIONREAD`), and reads at once when a quarter of the pipe's
+//! capacity is. A nap lasts [`NAP_PER_MIB`] per MiB of capacity (5 ms for 1 MiB, 20 ms for
+//! the 4 MiB httpd's root-started loggers get): time for a writer at 200 MB/s (faster than
+//! any httpd, and than the 5,000-line bursts of `bench/live.sh`) to fill the pipe, so a
+//! burst never finds it full, and a bigger pipe costs fewer looks while the pipe is quiet
+//! (each look is a timer wake-up, which costs more CPU than the lines it finds at low rates).
 
 use std::os::fd::RawFd;
 use std::thread;
@@ -18,8 +20,10 @@ use std::time::Duration;
 /// piped loggers as root), else 1 MiB (`/proc/sys/fs/pipe-max-size` by default).
 const PIPE_SIZES: [libc::c_int; 2] = [4 << 20, 1 << 20];
 
-/// The longest single wait between two looks at the pipe.
-pub const NAP: Duration = Duration::from_millis(5);
+/// The wait between two looks at the pipe for each MiB of its capacity.
+pub const NAP_PER_MIB: Duration = Duration::from_millis(5);
+/// The shortest wait between two looks, however small the pipe.
+const SHORTEST_NAP: Duration = Duration::from_millis(1);
 
 /// Asks for a bigger stdin pipe (as root, past `/proc/sys/fs/pipe-max-size`, so before
 /// privileges are dropped): the first of [`PIPE_SIZES`] allowed. Not a pipe, or not
@@ -41,29 +45,37 @@ pub struct Gather {
     fd: RawFd,
     /// Bytes waiting at which the wait ends; `None` if `fd` is not a pipe (then one nap).
     enough: Option<usize>,
+    /// The wait between two looks ([`NAP_PER_MIB`] per MiB of capacity).
+    nap: Duration,
 }
 
 impl Gather {
     /// For the pipe at `fd` (stdin: 0), as big as it is now.
     pub fn on(fd: RawFd) -> Gather {
         // SAFETY: F_GETPIPE_SZ only reads the capacity; on what is not a pipe it fails.
-        let capacity = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+        let capacity = usize::try_from(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) }).ok();
+        let nap = capacity.map_or(NAP_PER_MIB, |c| {
+            NAP_PER_MIB
+                .mul_f64(c as f64 / f64::from(1 << 20))
+                .max(SHORTEST_NAP)
+        });
         Gather {
             fd,
-            enough: usize::try_from(capacity).ok().map(|c| c / 4),
+            enough: capacity.map(|c| c / 4),
+            nap,
         }
     }
 
-    /// Waits up to `most` for lines: naps of [`NAP`] until `most` has passed or a quarter of
-    /// the pipe is full.
+    /// Waits up to `most` for lines: naps until `most` has passed or a quarter of the pipe
+    /// is full.
     pub fn wait(&self, most: Duration) {
         if self.enough.is_none() {
-            thread::sleep(most.min(NAP));
+            thread::sleep(most.min(self.nap));
             return;
         }
         let mut waited = Duration::ZERO;
         while waited < most {
-            let nap = NAP.min(most - waited);
+            let nap = self.nap.min(most - waited);
             thread::sleep(nap);
             waited += nap;
             if self.enough_waiting() {
@@ -109,6 +121,20 @@ mod tests {
         assert!(!gather.enough_waiting(), "just under a quarter");
         write.write_all(b"x").unwrap();
         assert!(gather.enough_waiting(), "a quarter");
+    }
+
+    #[test]
+    fn a_bigger_pipe_is_looked_at_less_often() {
+        let (read, _write) = pipe();
+        let resize = |bytes: libc::c_int| {
+            // SAFETY: F_SETPIPE_SZ on a pipe we own only changes its capacity.
+            let rc = unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
+            assert!(rc >= bytes, "the pipe takes {bytes} bytes");
+            Gather::on(read.as_raw_fd()).nap
+        };
+        assert_eq!(resize(1 << 20), Duration::from_millis(5));
+        assert_eq!(resize(256 << 10), Duration::from_micros(1250));
+        assert_eq!(resize(64 << 10), SHORTEST_NAP, "never under a millisecond");
     }
 
     #[test]
