@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::Emulator;
 use common::logger::{
-    Guard, PATIENCE, SharedPipe, assert_lines, assert_success, index_of, indexed_line,
+    Guard, PATIENCE, SharedPipe, anon_kib, assert_lines, assert_success, index_of, indexed_line,
     indexed_text, indices, logger_command, rss_kib, run_tool, spooled_records, start_logger,
     wait_until,
 };
@@ -269,16 +269,6 @@ fn pubsub_unreachable_for_the_whole_input_then_back_everything_arrives_and_memor
     let (got, duplicates) = indices(&pulled);
     assert_eq!(got.len(), LINES, "every line arrives");
     println!("{duplicates} duplicates");
-}
-
-/// Anonymous memory of process `pid` (the heap, not the mapped binary), in KiB.
-fn anon_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("RssAnon in /proc/PID/status")
 }
 
 #[test]

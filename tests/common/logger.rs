@@ -281,12 +281,22 @@ impl Drop for Guard {
 
 /// Resident set size of process `pid` in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// Anonymous memory of process `pid` (its heap and stacks, not its mapped files) in KiB.
+pub fn anon_kib(pid: u32) -> u64 {
+    status_kib(pid, "RssAnon")
+}
+
+/// A size in KiB from `/proc/PID/status`.
+fn status_kib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
 }
 
 /// Waits until `done` holds, for at most [`PATIENCE`]; panics naming `what` otherwise.
