@@ -418,21 +418,21 @@ impl Sink<'_> {
         for (f, keys) in layout.fields.iter().enumerate() {
             let Some(value) = values.next() else { break };
             let value = value?;
-            match transform.rule(f) {
-                Rule::Keep => self.field(col, keys, value),
-                _ if keys.is_empty() => continue,
-                Rule::Url => self.url(col, keys, value, f, transform),
-                _ => self.transformed(col, keys, value, f, transform),
+            if transform.changes(f) {
+                self.changed(col, keys, value, f, transform);
+            } else {
+                self.field(col, keys, value);
             }
             col += keys.len();
         }
         Ok(())
     }
 
-    /// Writes field `f`'s value as `transform` makes it. Out of line, so that the loop of
-    /// [`Sink::private_fields`] holds a single copy of [`Sink::field`].
+    /// Writes field `f`'s value as `transform` makes it (nothing for a dropped field). Out
+    /// of line, so that the loop of [`Sink::private_fields`] holds a single copy of
+    /// [`Sink::field`].
     #[inline(never)]
-    fn transformed(
+    fn changed(
         &mut self,
         col: usize,
         keys: &[Key],
@@ -440,13 +440,17 @@ impl Sink<'_> {
         f: usize,
         transform: &mut Transform,
     ) {
-        self.field(col, keys, transform.apply(f, value));
+        match transform.rule(f) {
+            _ if keys.is_empty() => {}
+            Rule::Url => self.url(col, keys, value, f, transform),
+            _ => self.field(col, keys, transform.apply(f, value)),
+        }
     }
 
     /// A [`Rule::Url`] field: when it is written as it was logged (the usual case), with
     /// the values to redact replaced as it is written, and a request split only once; else
     /// through [`Transform::apply`].
-    #[inline(never)]
+    #[inline]
     fn url(
         &mut self,
         col: usize,
@@ -472,7 +476,7 @@ impl Sink<'_> {
             .flatten()
         {
             Some(r) => r,
-            None => return self.transformed(col, keys, value, f, transform),
+            None => return self.field(col, keys, transform.apply(f, value)),
         };
         let key = &keys[0];
         self.out.put_padded(&key.open);

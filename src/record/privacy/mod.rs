@@ -165,6 +165,8 @@ pub(super) enum Rule {
 pub(super) struct Transform {
     privacy: Arc<Privacy>,
     rules: Vec<Rule>,
+    /// Bit `f` set when the rule of field `f` is not [`Rule::Keep`], for the first 64.
+    changed: u64,
     names: query::Names,
     /// Where the values to redact in the last URL are ([`Transform::redactions`]).
     redactions: Vec<(usize, usize)>,
@@ -196,9 +198,13 @@ impl Transform {
         if rules.iter().all(|r| *r == Rule::Keep) {
             return None;
         }
+        let changed = (rules.iter().take(64).enumerate())
+            .filter(|(_, r)| **r != Rule::Keep)
+            .fold(0, |bits, (f, _)| bits | 1 << f);
         Some(Transform {
             privacy: Arc::clone(privacy),
             rules,
+            changed,
             names: query::Names::new(&privacy.redact_query_params),
             redactions: Vec::new(),
             out: Vec::new(),
@@ -213,6 +219,17 @@ impl Transform {
     #[inline]
     pub(super) fn rule(&self, field: usize) -> Rule {
         self.rules[field]
+    }
+
+    /// Whether the rule of field `field` is not [`Rule::Keep`]: a bit looked at, for the
+    /// first 64 fields.
+    #[inline(always)]
+    pub(super) fn changes(&self, field: usize) -> bool {
+        if field < 64 {
+            self.changed >> field & 1 != 0
+        } else {
+            self.rules[field] != Rule::Keep
+        }
     }
 
     /// For a [`Rule::Url`] field written as it was logged (no escapes to undo): where in
