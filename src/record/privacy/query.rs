@@ -22,11 +22,14 @@
 pub const REDACTED: &[u8] = b"REDACTED";
 
 /// The names of the parameters whose values are redacted, lowercased.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Names {
     names: Vec<Vec<u8>>,
     /// The most bytes a name can take in a URL: every byte of the longest one as `%XX`.
     longest: usize,
+    /// `ends[b]`: some name ends with byte `b` (in either case, for a letter); an empty name
+    /// is said to end with every byte.
+    ends: [bool; 256],
 }
 
 impl Names {
@@ -35,11 +38,36 @@ impl Names {
             .map(|n| n.to_ascii_lowercase().into_bytes())
             .collect();
         let longest = 3 * names.iter().map(Vec::len).max().unwrap_or(0);
-        Names { names, longest }
+        let mut ends = [false; 256];
+        for name in &names {
+            match name.last() {
+                Some(&last) => {
+                    ends[usize::from(last)] = true;
+                    ends[usize::from(last.to_ascii_uppercase())] = true;
+                }
+                None => ends = [true; 256],
+            }
+        }
+        Names {
+            names,
+            longest,
+            ends,
+        }
     }
 
-    /// Whether the parameter named `raw` (as written in the URL) is one of these.
+    /// Whether the parameter named `raw` (as written in the URL) is one of these. Most are
+    /// told apart by the last byte of their decoded name alone, without decoding them.
+    #[inline]
     fn matches(&self, raw: &[u8], scratch: &mut Vec<u8>) -> bool {
+        match decoded_last(raw) {
+            Some(last) if !self.ends[usize::from(last)] => false,
+            _ => self.matches_decoded(raw, scratch),
+        }
+    }
+
+    /// [`Names::matches`], comparing the whole decoded name.
+    #[inline(never)]
+    fn matches_decoded(&self, raw: &[u8], scratch: &mut Vec<u8>) -> bool {
         let name = if raw.iter().any(|&b| b == b'%' || b == b'+') {
             scratch.clear();
             percent_decode(raw, scratch);
@@ -49,6 +77,19 @@ impl Names {
         };
         self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
+}
+
+/// The last byte of `raw` percent-decoded (as [`percent_decode`] decodes it), without
+/// decoding it: a `%` three bytes from the end always starts an escape, as a `%` is never
+/// the hex digit of an earlier one. `None` for an empty `raw`.
+#[inline(always)]
+fn decoded_last(raw: &[u8]) -> Option<u8> {
+    if let [.., b'%', h, l] = raw
+        && let (Some(h), Some(l)) = (hex(Some(h)), hex(Some(l)))
+    {
+        return Some(h << 4 | l);
+    }
+    raw.last().map(|&b| if b == b'+' { b' ' } else { b })
 }
 
 /// Where the query (or fragment) of `url` starts: at its first `?` or `#`.
@@ -321,6 +362,7 @@ mod tests {
                 prop_oneof![
                     Just(b'?'), Just(b'#'), Just(b'&'), Just(b'='), Just(b'%'), Just(b'+'),
                     Just(b'a'), Just(b'T'), Just(b'k'), Just(b'3'), Just(b'D'), Just(b'/'),
+                    Just(b'2'), Just(b'B'),
                 ],
                 0..100,
             ),
@@ -335,6 +377,23 @@ mod tests {
                 prop_assert!(out.is_empty());
                 prop_assert_eq!(&url, &want);
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decoded_last_is_the_last_byte_decoded(
+            raw in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'%'), Just(b'+'), Just(b'2'), Just(b'B'), Just(b'f'), Just(b'z'),
+                    Just(b'a'),
+                ],
+                0..8,
+            ),
+        ) {
+            let mut decoded = Vec::new();
+            percent_decode(&raw, &mut decoded);
+            prop_assert_eq!(decoded_last(&raw), decoded.last().copied());
         }
     }
 
