@@ -10,7 +10,9 @@
 //!
 //! [`redactions`] finds where the values to redact are without a branch per byte: a query of
 //! up to 64 bytes is read eight bytes at a time into one bit per byte for each of `#`, `=`
-//! and `&` ([`Marks`]), and parameters are found from those bits; a longer query is read
+//! and `&` ([`Marks`]; always four or eight words, whatever the length in between, as
+//! branches on the length mispredict), and parameters are found from those bits, a name
+//! first told apart by its last byte; a longer query is read
 //! from one `=` to the next, reading back to the parameter's start only as far as the
 //! longest name could be written. The query's start is searched for with
 //! [`crate::scan::find2`] (memchr's SSE2 searcher, inlined: a call to the top-level `memchr`
@@ -173,21 +175,40 @@ impl Marks {
             marks.eq |= byte_bits(word, b'=') << shift;
             marks.amp |= byte_bits(word, b'&') << shift;
         };
-        let (words, rest) = text.as_chunks::<8>();
-        for (i, word) in words.iter().enumerate() {
-            add(u64::from_le_bytes(*word), 8 * i);
-        }
-        if !rest.is_empty() {
-            match text.last_chunk::<8>() {
-                // The last eight bytes, some of them looked at again.
-                Some(last) => add(u64::from_le_bytes(*last), n - 8),
-                None => {
-                    let mut word = [0u8; 8];
-                    for (w, b) in word.iter_mut().zip(rest) {
-                        *w = *b;
-                    }
-                    add(u64::from_le_bytes(word), 0);
+        // A fixed number of words (four up to 32 bytes, else eight), without a branch on the
+        // length in between: the last ones start `n - 8` bytes in, overlapping the ones
+        // before, which only sets the same bits again. The loop that stopped at the text's
+        // own end mispredicted its exit on most URLs.
+        let word = |i: usize| {
+            let at = (8 * i).min(n.saturating_sub(8));
+            let word = text[at..]
+                .first_chunk::<8>()
+                .map_or(0, |w| u64::from_le_bytes(*w));
+            (word, at)
+        };
+        if n < 8 {
+            // Two overlapping halves (or the first, middle and last byte); zero bytes past
+            // the text are none of the marks.
+            let word = match (text.first_chunk::<4>(), text.last_chunk::<4>()) {
+                (Some(first), Some(last)) => {
+                    u64::from(u32::from_le_bytes(*first))
+                        | u64::from(u32::from_le_bytes(*last)) << (8 * (n - 4))
                 }
+                _ if n == 0 => 0,
+                _ => [0, n / 2, n - 1]
+                    .into_iter()
+                    .fold(0, |w, i| w | u64::from(text[i]) << (8 * i)),
+            };
+            add(word, 0);
+        } else if n <= 32 {
+            for i in 0..4 {
+                let (w, at) = word(i);
+                add(w, at);
+            }
+        } else {
+            for i in 0..8 {
+                let (w, at) = word(i);
+                add(w, at);
             }
         }
         Some(marks)
