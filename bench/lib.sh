@@ -50,6 +50,36 @@ timed() {
     rm -f "$tmp"
 }
 
+# cpu_timed OUT INPUT COMMAND...: as `timed`, but CPU to the microsecond (from wait4(), where
+# GNU time prints 10 ms steps), for commands whose CPU is the figure: appends "wall user sys"
+# to OUT. Its peak RSS would be the forking Python's, so it has none.
+cpu_timed() {
+    local out=$1 input=$2
+    shift 2
+    if ! python3 -c "$CPU_TIMED_PY" "$@" <"$input" >/dev/null 2>>"$out.stderr" 3>>"$out"; then
+        echo "benchmark command failed: $*" >&2
+        tail -n 20 "$out.stderr" >&2
+        return 1
+    fi
+}
+
+# The runner of `cpu_timed`: fork, exec the command (stdin, stdout, stderr inherited), wait4.
+CPU_TIMED_PY='
+import os, sys, time
+start = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.monotonic() - start
+with os.fdopen(3, "w") as out:
+    out.write("%.6f %.6f %.6f\n" % (wall, usage.ru_utime, usage.ru_stime))
+sys.exit(0 if os.waitstatus_to_exitcode(status) == 0 else 1)
+'
+
 # bests FILE: the lowest wall and user+sys of its runs (noise on a shared host only adds).
 bests() {
     python3 - "$1" <<'EOF'
@@ -59,14 +89,15 @@ print("%.3f %.3f" % (min(r[0] for r in rows), min(r[1] + r[2] for r in rows)))
 EOF
 }
 
-# medians FILE: prints the medians of its columns "wall user+sys maxrss_kb" (one line).
+# medians FILE: prints the medians of its columns "wall user+sys maxrss_kb" (one line; 0 for
+# the RSS of `cpu_timed` rows, which have none).
 medians() {
     python3 - "$1" <<'EOF'
 import statistics, sys
 rows = [list(map(float, line.split())) for line in open(sys.argv[1]) if line.strip()]
 wall = statistics.median(r[0] for r in rows)
 cpu = statistics.median(r[1] + r[2] for r in rows)
-rss = statistics.median(r[3] for r in rows)
+rss = statistics.median(r[3] if len(r) > 3 else 0 for r in rows)
 print("%.3f %.3f %d" % (wall, cpu, rss))
 EOF
 }

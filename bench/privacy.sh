@@ -8,8 +8,9 @@
 # (a client address is on many lines close together, as on a real site: this is the file the
 # target is judged on) and one where every line has a new random client (the worst case:
 # every address is hashed afresh). Each command runs 5 times pinned to CPU 0 (when taskset
-# exists); the table gives the median CPU ns per line (user+sys) and the ratio to plain
-# `parse` on the same file. Target: at most 1.3x on the visits file.
+# exists); the table gives the median CPU ns per line (user+sys, to the microsecond: see
+# `cpu_timed` in bench/lib.sh) and the ratio to plain `parse` on the same file. Target: at
+# most 1.3x on the visits file.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,7 +22,6 @@ LINES=1000000
 VISITORS=32
 BINARY=target/release/accesslog-pubsub
 
-ensure_gnu_time
 cargo build --release --quiet
 declare -A inputs=(
     [visits]=$(log_file "$LINES" "$VISITORS")
@@ -53,8 +53,8 @@ fi
 for _ in $(seq "$RUNS"); do
     for file in visits distinct; do
         input=${inputs[$file]}
-        timed "$results/$file-plain" "$input" "${pin[@]}" "$BINARY" parse --format combined
-        timed "$results/$file-private" "$input" "${pin[@]}" "$BINARY" parse --format combined \
+        cpu_timed "$results/$file-plain" "$input" "${pin[@]}" "$BINARY" parse --format combined
+        cpu_timed "$results/$file-private" "$input" "${pin[@]}" "$BINARY" parse --format combined \
             "${private[@]}"
     done
 done
