@@ -392,15 +392,21 @@ def nap_cpu_us(nap_cost, nap_ms):
 
 def print_floor(args, results):
     """What one look at the pipe per nap costs on this machine, against the 1,000 lines/s
-    targets: the reader looks every 5 ms per MiB of pipe, for a burst not to fill it."""
+    targets (the reader looks every 5 ms per MiB of pipe), and whether a burst fits."""
     took_ms, size = burst_write_ms()
     nap_ms = 5 * args.pipe_mib
     nap_us = nap_cpu_us(args.nap_cost, nap_ms)
+    capacity = args.pipe_mib << 20
     print("### the cost of looking (this machine, a %d MiB pipe)\n" % args.pipe_mib)
-    print("- the burst writer writes %d lines (%.1f MB) in %.1f ms: a %d MiB pipe left unread "
-          "fills in %.1f ms; the reader looks at it every %d ms however quiet it is"
-          % (BURST, size / 1e6, took_ms, args.pipe_mib,
-             args.pipe_mib * (1 << 20) / (size / took_ms), nap_ms))
+    print("- the burst writer writes %d lines (%.1f MB) in %.1f ms (%.0f MB/s); the reader looks "
+          "at a quiet pipe every %d ms" % (BURST, size / 1e6, took_ms, size / took_ms / 1e3,
+                                           nap_ms))
+    if size <= capacity:
+        print("- a burst fits in the %d MiB pipe whole" % args.pipe_mib)
+    else:
+        print("- a burst does not fit in the %d MiB pipe: it fills in %.1f ms, and if that is "
+              "less than the time to the next look, the writer waits"
+              % (args.pipe_mib, capacity / (size / took_ms)))
     print("- one nap costs %.1f µs of CPU (bench/nap_cost.rs): %d looks/s are %.2f µs per line "
           "at 1,000 lines/s, before any read or write"
           % (nap_us, 1000 // nap_ms, nap_us / nap_ms))
