@@ -12,13 +12,13 @@
 //! up to 64 bytes is read eight bytes at a time into one bit per byte for each of `#`, `=`
 //! and `&` ([`Marks`]; always four or eight words, whatever the length in between, as
 //! branches on the length mispredict), and parameters are found from those bits, a name
-//! first told apart by its last byte; a longer query is read
-//! from one `=` to the next, reading back to the parameter's start only as far as the
-//! longest name could be written. The query's start is searched for with
-//! [`crate::scan::find2`] (memchr's SSE2 searcher, inlined: a call to the top-level `memchr`
-//! cost a tenth of `bench/privacy.sh`), the bytes of a query past 64 bytes with `memchr`
-//! (long enough for its calls to pay). Only the names of parameters are looked at byte by byte; the encoder writes
-//! the URL with the values replaced straight into the record, without a copy in between.
+//! first told apart by its last byte; a longer query is read from one `=` to the next,
+//! reading back to the parameter's start only as far as the longest name could be written.
+//! The query's start is searched for with [`crate::scan::find2`] (memchr's SSE2 searcher,
+//! inlined: a call to the top-level `memchr` cost a tenth of `bench/privacy.sh`), the bytes
+//! of a query past 64 bytes with `memchr` (long enough for its calls to pay). Only the names
+//! of parameters are looked at byte by byte; the encoder writes the URL with the values
+//! replaced straight into the record, without a copy in between.
 
 /// What replaces a redacted value.
 pub const REDACTED: &[u8] = b"REDACTED";
