@@ -237,28 +237,40 @@ fn three_gracefuls_under_load_each_with_a_download_in_flight_lose_no_line() {
     let Some(mut apache) = Apache::start(&target(emulator.endpoint())) else {
         return;
     };
-    const REQUESTS: usize = 40_000;
+    const REQUESTS: usize = 100_000;
     let mut gracefuls = 0;
+    // The logger of the serving generation. The one of the generation before may still be
+    // draining and publishing what its workers wrote when ab gets to the next graceful.
+    let mut serving = None;
     let summary = apache.ab(REQUESTS, "/index.html", |apache, done| {
-        if ![4_000, 16_000, 28_000].contains(&done) {
+        if ![10_000, 40_000, 70_000].contains(&done) {
             return;
         }
         gracefuls += 1;
-        // The logger of the graceful before drains and publishes what its generation
-        // wrote, then exits; ab may get here first.
-        wait_until(&format!("one logger before graceful {gracefuls}"), || {
-            apache.loggers().len() == 1
+        let current = *serving.get_or_insert_with(|| {
+            let loggers = apache.loggers();
+            assert_eq!(loggers.len(), 1, "loggers before the first graceful");
+            loggers[0]
         });
         let download = apache.slow_download(&gracefuls.to_string());
         let old_loggers = apache.loggers();
         apache.graceful();
         // The old logger got SIGTERM and keeps reading: the old worker that sends the
         // download still holds the pipe, and writes its line only when the download ends.
+        let mut new_loggers = Vec::new();
         wait_until("the new generation's logger", || {
-            apache.loggers().iter().any(|p| !old_loggers.contains(p))
+            new_loggers = apache.loggers();
+            new_loggers.retain(|p| !old_loggers.contains(p));
+            !new_loggers.is_empty()
         });
+        assert_eq!(
+            new_loggers.len(),
+            1,
+            "new loggers after graceful {gracefuls}"
+        );
+        serving = Some(new_loggers[0]);
         assert!(
-            process_alive(old_loggers[0]),
+            process_alive(current),
             "the old logger exited while a request of its generation was in flight"
         );
         let bytes = download.finish();
