@@ -15,7 +15,11 @@ RssAnon) before closing the pipe. Subjects:
     ours-down  accesslog-pubsub with Pub/Sub unreachable (spooling only)
     ours       accesslog-pubsub publishing into the emulator
 Loads: 1,000, 10,000 and 30,000 lines/s for N seconds (paced: line i is due at i/rate), and
-bursts of 5,000 lines at once, one burst a second. Then `ours` idle for 30 s.
+bursts of 5,000 lines at once, one burst a second. Then `ours` idle for 30 s. Then memory
+per logger when a site runs many (a CustomLog per virtual host; --loggers, default 1 and
+24): that many loggers publishing at once, each with its own pipe and spool, fed 1,000
+lines/s between them; each one's RSS, PSS (the program's pages are shared between them)
+and anonymous memory.
 For `ours`, every message is pulled from the subscription afterwards: the count must match
 and the latency is each line's write time to its Pub/Sub publish time.
 Prints one Markdown table per load and the ratios against the targets; with --nap-cost (the
@@ -251,6 +255,63 @@ def idle(args, workdir):
     return (after[0] - before[0]) / 1e6 / wall, (after[1] - before[1]) / wall
 
 
+def many(args, count):
+    """`count` loggers publishing at once, fed 1,000 lines/s between them (round robin);
+    returns the mean of each one's memory and the sum of their PSS."""
+    with tempfile.TemporaryDirectory() as workdir:
+        subjects = []
+        for i in range(count):
+            home = os.path.join(workdir, str(i))
+            os.mkdir(home)
+            argv = [args.binary, "--project", "test", "--topic", args.topic, "--spool-dir",
+                    os.path.join(home, "spool"), "--endpoint", "http://%s" % args.emulator,
+                    "--shutdown-timeout", "1s"] + args.extra
+            subjects.append(Subject(argv, dict(os.environ), home))
+        seq0 = args.next_seq
+        lines = int(1000 * args.seconds)
+        start = time.monotonic()
+        for i in range(lines):
+            ahead = start + i / 1000 - time.monotonic()
+            if ahead > 0.0002:
+                time.sleep(ahead)
+            subjects[i % count].write(line(seq0 + i))
+        time.sleep(1.0)
+        memory = [s.memory() for s in subjects]
+        failed = [rc for rc in (s.close() for s in subjects) if rc != 0]
+    args.next_seq = seq0 + lines
+    delivered = len(publish_times(args.emu, args.sub, lines))
+
+    def mean(key):
+        return sum(m.get(key, 0) for m in memory) / count / 1024
+
+    return {
+        "loggers": count,
+        "rss_mb": mean("VmHWM"),
+        "pss_mb": mean("Pss"),
+        "anon_mb": mean("RssAnon"),
+        "pss_total_mb": mean("Pss") * count,
+        "delivered": "%d/%d" % (delivered, lines),
+        "ok": not failed and delivered == lines,
+    }
+
+
+def print_many(rows):
+    print("### many loggers (1,000 lines/s between them)\n")
+    print("| loggers | peak RSS MB each | PSS MB each | anon MB each | PSS MB in all | delivered |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        print("| %d | %.1f | %.1f | %.1f | %.1f | %s |" % (
+            r["loggers"], r["rss_mb"], r["pss_mb"], r["anon_mb"], r["pss_total_mb"],
+            r["delivered"]))
+    if len(rows) > 1 and rows[-1]["loggers"] > rows[0]["loggers"]:
+        first, last = rows[0], rows[-1]
+        extra = (last["pss_total_mb"] - first["pss_total_mb"]) / (last["loggers"] - first["loggers"])
+        print("\n- each logger past the first adds %.1f MB (PSS in all); one global log with %%v "
+              "instead of %d costs %.1f MB instead of %.1f"
+              % (extra, last["loggers"], first["pss_total_mb"], last["pss_total_mb"]))
+    print()
+
+
 def flag_ms(extra, flag, default):
     """The duration given to `flag` among `extra` (e.g. 50ms, 1s), in ms."""
     for i, arg in enumerate(extra):
@@ -285,6 +346,8 @@ def main():
     parser.add_argument("--loads", default="1000,10000,30000,bursts")
     parser.add_argument("--subjects", default="cat,ours-down,ours")
     parser.add_argument("--no-idle", action="store_true")
+    parser.add_argument("--loggers", default="1,24",
+                        help="numbers of loggers run at once for memory per logger ('' for none)")
     parser.add_argument("--nap-cost", help="the nap_cost example, for the cost of looking")
     parser.add_argument("--pipe-mib", type=int, default=1,
                         help="the logger's pipe in MiB (bench/live.sh sets it up), for the notes")
@@ -298,7 +361,7 @@ def main():
     publish_times(args.emu, args.sub, 0, timeout=5)
 
     results = {}
-    for load in args.loads.split(","):
+    for load in filter(None, args.loads.split(",")):
         load = load if load == "bursts" else int(load)
         for name in args.subjects.split(","):
             rows = []
@@ -313,11 +376,15 @@ def main():
             idle_row = idle(args, workdir)
         print("idle (ours, %d s): %.3f ms CPU per second, %.2f wake-ups per second\n"
               % (IDLE_SECONDS, idle_row[0], idle_row[1]))
+    many_rows = [many(args, int(n)) for n in args.loggers.split(",") if n]
+    if many_rows:
+        print_many(many_rows)
     print_targets(args, results, idle_row)
     if args.nap_cost:
         print_floor(args, results)
     failed = [k for k, r in results.items() if r["subject"] == "ours" and
               (r["exit"] != 0 or r["delivered"].split("/")[0] != r["delivered"].split("/")[1])]
+    failed += ["%d loggers" % r["loggers"] for r in many_rows if not r["ok"]]
     if failed:
         print("FAILED: %s (exit status or deliveries above)" % failed, file=sys.stderr)
         sys.exit(1)

@@ -13,7 +13,9 @@
 # Starts its own emulator (free port, own data dir, killed at exit), creates topic
 # live-topic with one subscription, then runs bench/live.py: `cat > file` (the reference),
 # ours with Pub/Sub unreachable and ours publishing, each fed by a paced writer at 1,000,
-# 10,000 and 30,000 lines/s and by bursts of 5,000 lines at once, then ours idle for 30 s.
+# 10,000 and 30,000 lines/s and by bursts of 5,000 lines at once, then ours idle for 30 s,
+# then 1 and 24 loggers publishing at once (a CustomLog per virtual host), fed 1,000 lines/s
+# between them, for the memory each costs.
 # Prints per load: CPU per line (all threads, from /proc), wake-ups (voluntary context
 # switches) per second and per line, peak RSS, PSS and anonymous memory, writes that would
 # have blocked, write -> Pub/Sub publish-time latency p50/p99/max, lines delivered; then
