@@ -23,7 +23,14 @@ pub const INSTALLED_VAR: &str = "ACCESSLOG_PUBSUB_INSTALLED";
 /// installed one when `ACCESSLOG_PUBSUB_INSTALLED=1`.
 pub fn binary() -> PathBuf {
     if std::env::var(INSTALLED_VAR).as_deref() == Ok("1") {
-        PathBuf::from("/usr/bin/accesslog-pubsub")
+        let installed = PathBuf::from("/usr/bin/accesslog-pubsub");
+        assert!(
+            installed.exists(),
+            "{INSTALLED_VAR}=1 tests {}, which is not there: install the package first \
+             (packaging/build.sh, then apt install ./target/debian/*.deb)",
+            installed.display()
+        );
+        installed
     } else {
         PathBuf::from(env!("CARGO_BIN_EXE_accesslog-pubsub"))
     }
