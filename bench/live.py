@@ -189,15 +189,20 @@ def parse_time(text):
     return t.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
+def ours_argv(args, workdir, endpoint):
+    """accesslog-pubsub publishing to `endpoint`, its spool in `workdir`."""
+    return [args.binary, "--project", "test", "--topic", args.topic, "--spool-dir",
+            os.path.join(workdir, "spool"), "--endpoint", endpoint,
+            "--shutdown-timeout", "1s"] + args.extra
+
+
 def run_one(args, name, load, workdir):
     env = dict(os.environ)
-    spool = os.path.join(workdir, "spool")
     if name == "cat":
         argv = ["sh", "-c", "exec cat > %s" % os.path.join(workdir, "out.log")]
     else:
         endpoint = "http://%s" % args.emulator if name == "ours" else "http://127.0.0.1:9"
-        argv = [args.binary, "--project", "test", "--topic", args.topic, "--spool-dir", spool,
-                "--endpoint", endpoint, "--shutdown-timeout", "1s"] + args.extra
+        argv = ours_argv(args, workdir, endpoint)
     subject = Subject(argv, env, workdir)
     sent_at = {}
     seq0 = args.next_seq
@@ -240,8 +245,7 @@ def run_one(args, name, load, workdir):
 
 
 def idle(args, workdir):
-    argv = [args.binary, "--project", "test", "--topic", args.topic, "--spool-dir",
-            os.path.join(workdir, "spool"), "--endpoint", "http://%s" % args.emulator] + args.extra
+    argv = ours_argv(args, workdir, "http://%s" % args.emulator)
     subject = Subject(argv, dict(os.environ), workdir)
     subject.write(line(args.next_seq))
     args.next_seq += 1
@@ -263,9 +267,7 @@ def many(args, count):
         for i in range(count):
             home = os.path.join(workdir, str(i))
             os.mkdir(home)
-            argv = [args.binary, "--project", "test", "--topic", args.topic, "--spool-dir",
-                    os.path.join(home, "spool"), "--endpoint", "http://%s" % args.emulator,
-                    "--shutdown-timeout", "1s"] + args.extra
+            argv = ours_argv(args, home, "http://%s" % args.emulator)
             subjects.append(Subject(argv, dict(os.environ), home))
         seq0 = args.next_seq
         lines = int(1000 * args.seconds)
