@@ -11,6 +11,7 @@
 //!
 //! Both say their lines through [`crate::messages`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
@@ -66,7 +67,7 @@ impl Reporter {
         &mut self,
         stats: &Stats,
         spool: &SpoolStats,
-        transient: Option<String>,
+        transient: Option<Arc<str>>,
     ) -> (Level, String) {
         let now = stats.snapshot();
         let before = std::mem::replace(&mut self.previous, now);

@@ -49,7 +49,7 @@ pub enum ConnectError {
 /// counted in `stats.retries`.
 #[derive(Debug, Default)]
 pub struct TransientErrors {
-    last: Mutex<Option<(Instant, String)>>,
+    last: Mutex<Option<(Instant, Arc<str>)>>,
     stats: Arc<Stats>,
 }
 
@@ -65,16 +65,17 @@ impl TransientErrors {
     fn record(&self, message: String) {
         Stats::add(&self.stats.retries, 1);
         if let Ok(mut last) = self.last.lock() {
-            *last = Some((Instant::now(), message));
+            *last = Some((Instant::now(), message.into()));
         }
     }
 
-    /// The last transient error, if one happened since `since`.
-    pub fn since(&self, since: Instant) -> Option<String> {
+    /// The last transient error, if one happened since `since` (shared, not copied: the
+    /// publish loop asks several times a second during an outage).
+    pub fn since(&self, since: Instant) -> Option<Arc<str>> {
         let last = self.last.lock().ok()?;
         last.as_ref()
             .filter(|(at, _)| *at >= since)
-            .map(|(_, message)| message.clone())
+            .map(|(_, message)| Arc::clone(message))
     }
 }
 
