@@ -9,9 +9,9 @@
 //! regard to ASCII case; a parameter without `=` or with an empty value is left as it is.
 //!
 //! [`redactions`] finds where the values to redact are without a branch per byte: a query of
-//! up to 64 bytes is read eight bytes at a time into one bit per byte for each of `#`, `=`
-//! and `&` ([`Marks`]; always four or eight words, whatever the length in between, as
-//! branches on the length mispredict), and parameters are found from those bits, a name
+//! up to 64 bytes is read sixteen bytes at a time into one bit per byte for each of `#`, `=`
+//! and `&` ([`Marks`], with [`Bytes16`]'s SSE2 compares; always two or four chunks, whatever
+//! the length in between, as branches on the length mispredict), and parameters are found from those bits, a name
 //! first told apart by its last byte; a longer query is read from one `=` to the next,
 //! reading back to the parameter's start only as far as the longest name could be written.
 //! The query's start is searched for with [`crate::scan::find2`] (memchr's SSE2 searcher,
@@ -19,6 +19,8 @@
 //! of a query past 64 bytes with `memchr` (long enough for its calls to pay). Only the names
 //! of parameters are looked at byte by byte; the encoder writes the URL with the values
 //! replaced straight into the record, without a copy in between.
+
+use crate::scan::Bytes16;
 
 /// What replaces a redacted value.
 pub const REDACTED: &[u8] = b"REDACTED";
@@ -97,6 +99,11 @@ fn decoded_last(raw: &[u8]) -> Option<u8> {
 /// Where the query (or fragment) of `url` starts: at its first `?` or `#`.
 #[inline]
 pub(super) fn query_start(url: &[u8]) -> Option<usize> {
+    if url.len() < 16 {
+        let bytes = short_bytes(url);
+        let bits = unfold(url.len(), bytes.mask(b'?') | bytes.mask(b'#'));
+        return (bits != 0).then(|| bits.trailing_zeros() as usize);
+    }
     crate::scan::find2(b'?', b'#', url)
 }
 
@@ -165,65 +172,69 @@ impl Marks {
         if n > 64 {
             return None;
         }
+        if n < 16 {
+            let bytes = short_bytes(text);
+            return Some(Marks {
+                hash: unfold(n, bytes.mask(b'#')),
+                eq: unfold(n, bytes.mask(b'=')),
+                amp: unfold(n, bytes.mask(b'&')),
+            });
+        }
         let mut marks = Marks {
             hash: 0,
             eq: 0,
             amp: 0,
         };
-        let mut add = |word: u64, shift: usize| {
-            marks.hash |= byte_bits(word, b'#') << shift;
-            marks.eq |= byte_bits(word, b'=') << shift;
-            marks.amp |= byte_bits(word, b'&') << shift;
-        };
-        // A fixed number of words (four up to 32 bytes, else eight), without a branch on the
-        // length in between: the last ones start `n - 8` bytes in, overlapping the ones
+        // A fixed number of chunks (two up to 32 bytes, else four), without a branch on the
+        // length in between: the last ones start `n - 16` bytes in, overlapping the ones
         // before, which only sets the same bits again. The loop that stopped at the text's
         // own end mispredicted its exit on most URLs.
-        let word = |i: usize| {
-            let at = (8 * i).min(n.saturating_sub(8));
-            let word = text[at..]
-                .first_chunk::<8>()
-                .map_or(0, |w| u64::from_le_bytes(*w));
-            (word, at)
+        let mut add = |i: usize| {
+            let at = (16 * i).min(n - 16);
+            if let Some(chunk) = text[at..].first_chunk::<16>() {
+                let bytes = Bytes16::new(chunk);
+                marks.hash |= bytes.mask(b'#') << at;
+                marks.eq |= bytes.mask(b'=') << at;
+                marks.amp |= bytes.mask(b'&') << at;
+            }
         };
-        if n < 8 {
-            // Two overlapping halves (or the first, middle and last byte); zero bytes past
-            // the text are none of the marks.
-            let word = match (text.first_chunk::<4>(), text.last_chunk::<4>()) {
-                (Some(first), Some(last)) => {
-                    u64::from(u32::from_le_bytes(*first))
-                        | u64::from(u32::from_le_bytes(*last)) << (8 * (n - 4))
-                }
-                _ if n == 0 => 0,
-                _ => [0, n / 2, n - 1]
-                    .into_iter()
-                    .fold(0, |w, i| w | u64::from(text[i]) << (8 * i)),
-            };
-            add(word, 0);
-        } else if n <= 32 {
-            for i in 0..4 {
-                let (w, at) = word(i);
-                add(w, at);
-            }
+        if n <= 32 {
+            (0..2).for_each(&mut add);
         } else {
-            for i in 0..8 {
-                let (w, at) = word(i);
-                add(w, at);
-            }
+            (0..4).for_each(&mut add);
         }
         Some(marks)
     }
 }
 
-/// Bit `i` set for each byte `i` of `word` (little-endian) that is `b`.
+/// A text under 16 bytes as sixteen, read without a loop: its first eight bytes, then its
+/// last eight (which overlap them); under eight bytes, the text, then zeros (which are none
+/// of the bytes looked for). [`unfold`] makes a mask of these a mask of the text.
 #[inline(always)]
-fn byte_bits(word: u64, b: u8) -> u64 {
-    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-    let x = word ^ u64::from_ne_bytes([b; 8]);
-    // 0x80 in each byte of `x` that is zero, exactly (no carry crosses a byte).
-    let zero = !((x & LOW7).wrapping_add(LOW7) | x | LOW7);
-    // Gathers the eight high bits into the top byte.
-    (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+fn short_bytes(text: &[u8]) -> Bytes16 {
+    let n = text.len();
+    if let (Some(first), Some(last)) = (text.first_chunk::<8>(), text.last_chunk::<8>()) {
+        return Bytes16::from_words(u64::from_le_bytes(*first), u64::from_le_bytes(*last));
+    }
+    // Two overlapping halves (or the first, middle and last byte).
+    let word = match (text.first_chunk::<4>(), text.last_chunk::<4>()) {
+        (Some(first), Some(last)) => {
+            u64::from(u32::from_le_bytes(*first))
+                | u64::from(u32::from_le_bytes(*last)) << (8 * (n - 4))
+        }
+        _ if n == 0 => 0,
+        _ => [0, n / 2, n - 1]
+            .into_iter()
+            .fold(0, |w, i| w | u64::from(text[i]) << (8 * i)),
+    };
+    Bytes16::from_words(word, 0)
+}
+
+/// A mask of [`short_bytes`] of a text of `n` bytes as a mask of the text: bits 8 to 15
+/// stand for its last eight bytes.
+#[inline(always)]
+fn unfold(n: usize, bits: u64) -> u64 {
+    (bits & 0xff) | (bits >> 8) << n.saturating_sub(8)
 }
 
 /// [`redactions`] for a query longer than [`Marks`] covers: from one `=` to the next.
