@@ -43,7 +43,8 @@
 //!   the privacy settings to each value on its way in (`record::privacy`).
 //! - `logformat`: a `LogFormat` string compiled once into a plan; the memchr line parser that
 //!   runs it, giving each directive's typed value. Knows directives, not JSON or column names.
-//! - `scan`: byte searches over short fields (memchr) and a one-pass summary of a line.
+//! - `scan`: byte searches over short fields (memchr), a one-pass summary of a line, and
+//!   where sixteen bytes hold a given byte (SSE2).
 //! - `rfc3339`: UTC instants as RFC 3339 text, for `%t` timestamps and `received_at`.
 //! - `clock`: the wall clock in microseconds, read in one place.
 //!

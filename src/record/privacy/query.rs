@@ -11,14 +11,16 @@
 //! [`redactions`] finds where the values to redact are without a branch per byte: a query of
 //! up to 64 bytes is read sixteen bytes at a time into one bit per byte for each of `#`, `=`
 //! and `&` ([`Marks`], with [`Bytes16`]'s SSE2 compares; always two or four chunks, whatever
-//! the length in between, as branches on the length mispredict), and parameters are found from those bits, a name
-//! first told apart by its last byte; a longer query is read from one `=` to the next,
-//! reading back to the parameter's start only as far as the longest name could be written.
-//! The query's start is searched for with [`crate::scan::find2`] (memchr's SSE2 searcher,
-//! inlined: a call to the top-level `memchr` cost a tenth of `bench/privacy.sh`), the bytes
-//! of a query past 64 bytes with `memchr` (long enough for its calls to pay). Only the names
-//! of parameters are looked at byte by byte; the encoder writes the URL with the values
-//! replaced straight into the record, without a copy in between.
+//! the length in between, as branches on the length mispredict), and parameters are found
+//! from those bits, a name first told apart by its last byte; a longer query is read from
+//! one `=` to the next, reading back to the parameter's start only as far as the longest
+//! name could be written. The query's start is searched for with [`crate::scan::find2`]
+//! (memchr's SSE2 searcher, inlined: a call to the top-level `memchr` cost a tenth of
+//! `bench/privacy.sh`), in a URL under 16 bytes with one [`Bytes16`] (where memchr loops
+//! over the bytes); the bytes of a query past 64 bytes with `memchr` (long enough for its
+//! calls to pay). Only the names of parameters are looked at byte by byte; the encoder
+//! writes the URL with the values replaced straight into the record, without a copy in
+//! between.
 
 use crate::scan::Bytes16;
 
