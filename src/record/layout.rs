@@ -5,30 +5,9 @@
 //! `raw` by `raw_hash` (with a key) or by nothing.
 
 use super::buf::Padded;
-use super::names::{ColumnSpec, NameSet, columns_of};
+use super::names::{ColumnSpec, ColumnType, NameSet, columns_of};
 use super::privacy::{HashKey, Privacy, Raw};
 use crate::logformat::LogFormat;
-
-/// The BigQuery type of a column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    String,
-    Integer,
-    Timestamp,
-    Boolean,
-}
-
-impl ColumnType {
-    /// The BigQuery type name.
-    pub fn bigquery_name(self) -> &'static str {
-        match self {
-            ColumnType::String => "STRING",
-            ColumnType::Integer => "INTEGER",
-            ColumnType::Timestamp => "TIMESTAMP",
-            ColumnType::Boolean => "BOOLEAN",
-        }
-    }
-}
 
 /// One key a record can carry.
 #[derive(Debug, Clone, PartialEq, Eq)]

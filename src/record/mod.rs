@@ -72,8 +72,9 @@
 use crate::logformat::LogFormat;
 
 pub use encoder::Encoder;
+pub use layout::Column;
 pub(crate) use layout::check_drop_field;
-pub use layout::{Column, ColumnType};
+pub use names::ColumnType;
 pub use privacy::{
     ClientIp, HashKey, KeyError, MIN_KEY_BYTES, Prefixes, Privacy, Query, Raw, RemoteUser,
 };

@@ -4,8 +4,28 @@
 
 use std::collections::HashSet;
 
-use super::layout::ColumnType;
 use crate::logformat::{Directive, Logged, Named};
+
+/// The BigQuery type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    String,
+    Integer,
+    Timestamp,
+    Boolean,
+}
+
+impl ColumnType {
+    /// The BigQuery type name.
+    pub fn bigquery_name(self) -> &'static str {
+        match self {
+            ColumnType::String => "STRING",
+            ColumnType::Integer => "INTEGER",
+            ColumnType::Timestamp => "TIMESTAMP",
+            ColumnType::Boolean => "BOOLEAN",
+        }
+    }
+}
 
 /// One column a directive gives, before duplicate names are numbered.
 #[derive(Debug, Clone)]
