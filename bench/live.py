@@ -125,8 +125,8 @@ class Subject:
         return self.proc.returncode
 
 
-def paced(subject, rate, seconds, first_seq, sent_at):
-    """Writes rate*seconds lines, line i due at start + i/rate."""
+def paced(subjects, rate, seconds, first_seq, sent_at):
+    """Writes rate*seconds lines, line i due at start + i/rate, to the subjects in turn."""
     count = int(rate * seconds)
     start = time.monotonic()
     for i in range(count):
@@ -137,7 +137,7 @@ def paced(subject, rate, seconds, first_seq, sent_at):
         seq = first_seq + i
         data = line(seq)
         sent_at[seq] = time.time()
-        subject.write(data)
+        subjects[i % len(subjects)].write(data)
     return count
 
 
@@ -213,7 +213,7 @@ def run_one(args, name, load, workdir):
     if load == "bursts":
         count = bursts(subject, args.seconds, seq0 + 1, sent_at)
     else:
-        count = paced(subject, load, args.seconds, seq0 + 1, sent_at)
+        count = paced([subject], load, args.seconds, seq0 + 1, sent_at)
     # The last lines are sent within batch_max_delay; wait that and more.
     time.sleep(1.0)
     after = subject.counters()
@@ -270,13 +270,7 @@ def many(args, count):
             argv = ours_argv(args, home, "http://%s" % args.emulator)
             subjects.append(Subject(argv, dict(os.environ), home))
         seq0 = args.next_seq
-        lines = int(1000 * args.seconds)
-        start = time.monotonic()
-        for i in range(lines):
-            ahead = start + i / 1000 - time.monotonic()
-            if ahead > 0.0002:
-                time.sleep(ahead)
-            subjects[i % count].write(line(seq0 + i))
+        lines = paced(subjects, 1000, args.seconds, seq0, {})
         time.sleep(1.0)
         memory = [s.memory() for s in subjects]
         failed = [rc for rc in (s.close() for s in subjects) if rc != 0]
